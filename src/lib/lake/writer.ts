@@ -1,0 +1,431 @@
+// The lake's only writer. Rows are staged in DuckDB, merged with what the lake holds (same key: the newer row
+// wins), and each changed partition is rewritten as one compacted Parquet file. The manifest swap is the
+// commit point. Writing the same rows again changes nothing, not even a byte.
+
+import { mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs'
+import { join, relative } from 'node:path'
+import type { DuckDBConnection } from '@duckdb/node-api'
+import type { DataProblem } from '../errors.js'
+import { FatalError } from '../errors.js'
+import { logger } from '../log.js'
+import { intervalUs } from '../time.js'
+import { fsyncDir, randomId } from '../util/fs.js'
+import { openDuck, tmpRoot, type Duck } from './duck.js'
+import { acquireWriterLock, type LakeLock } from './lock.js'
+import { emptyManifest, readManifest, writeManifest, MANIFEST_FILE, type Manifest, type PartitionInfo } from './manifest.js'
+import { datasetDir, partitionDirName } from './paths.js'
+import {
+  SCHEMAS,
+  datasetLabel,
+  granularityOf,
+  partitionExpr,
+  sqlString,
+  type DatasetId,
+  type KindSchema,
+} from './schema.js'
+
+const log = logger('mercury:lake')
+
+/** Retired files stay this long for readers that listed them just before a commit. */
+export const RETIRE_GRACE_MS = 5 * 60_000
+
+/** A batch of rows for one dataset, column-major. */
+export interface StageBatch {
+  readonly rows: number
+  /** Index of the source (file) the rows came from; later sources win on equal keys */
+  readonly source: number
+  /** 1-based line numbers in the source, for error reports */
+  readonly line: Float64Array
+  readonly f64: Readonly<Record<string, Float64Array>>
+  readonly text?: Readonly<Record<string, readonly string[]>>
+}
+
+export interface CommitResult {
+  readonly dataset: DatasetId
+  readonly rowsStaged: number
+  readonly rowsWritten: number
+  readonly partitionsChanged: number
+  readonly partitionsUnchanged: number
+}
+
+interface StageState {
+  readonly ds: DatasetId
+  readonly table: string
+  rows: number
+}
+
+function dsKey(ds: DatasetId): string {
+  return `${ds.kind}|${ds.exchange}|${ds.symbol}|${ds.interval ?? ''}`
+}
+
+/** Expression flagging a gap between a key and the previous one, and the count of missing steps. */
+function gapSql(schema: KindSchema, ds: DatasetId, key: string, prev: string): { flag: string; missing: string } {
+  if (schema.gapBy === 'id') {
+    return { flag: `(${key} - ${prev} > 1)`, missing: `(${key} - ${prev} - 1)` }
+  }
+  if (schema.gapBy === 'interval' && ds.interval) {
+    const step = intervalUs(ds.interval)
+    if (step !== undefined) {
+      return { flag: `(${key} - ${prev} > ${step})`, missing: `((${key} - ${prev}) // ${step} - 1)` }
+    }
+    const months = `date_diff('month', make_timestamp(${prev}), make_timestamp(${key}))`
+    return { flag: `(${months} > 1)`, missing: `(${months} - 1)` }
+  }
+  return { flag: 'false', missing: '0' }
+}
+
+export class LakeWriter {
+  private readonly stages = new Map<string, StageState>()
+  private tableSeq = 0
+  private closed = false
+
+  private constructor(
+    readonly lakeDir: string,
+    private readonly duck: Duck,
+    private readonly lock: LakeLock,
+  ) {}
+
+  /** Takes the writer lock and cleans what a killed writer left behind. */
+  static async open(lakeDir: string): Promise<LakeWriter> {
+    const lock = acquireWriterLock(lakeDir)
+    try {
+      const tmp = tmpRoot(lakeDir)
+      // Anything in .tmp belongs to a dead writer: we hold the lock
+      rmSync(tmp, { recursive: true, force: true })
+      const duck = await openDuck({ spillDir: join(tmp, `spill-${process.pid}`) })
+      return new LakeWriter(lakeDir, duck, lock)
+    } catch (err) {
+      lock.release()
+      throw err
+    }
+  }
+
+  private get conn(): DuckDBConnection {
+    return this.duck.conn
+  }
+
+  private async stageFor(ds: DatasetId): Promise<StageState> {
+    const k = dsKey(ds)
+    let st = this.stages.get(k)
+    if (!st) {
+      const schema = SCHEMAS[ds.kind]
+      const table = `stage_${++this.tableSeq}`
+      const cols = ['_source DOUBLE', '_line DOUBLE', ...schema.staged.map((c) => `"${c}" DOUBLE`)]
+      for (const c of schema.stagedText ?? []) cols.push(`"${c}" VARCHAR`)
+      await this.conn.run(`CREATE TEMP TABLE ${table} (${cols.join(', ')})`)
+      st = { ds, table, rows: 0 }
+      this.stages.set(k, st)
+    }
+    return st
+  }
+
+  /** Appends a batch to the dataset's staging table (nothing reaches the lake before `commit`). */
+  async stage(ds: DatasetId, batch: StageBatch): Promise<void> {
+    if (batch.rows === 0) return
+    const schema = SCHEMAS[ds.kind]
+    const st = await this.stageFor(ds)
+    const { DuckDBDataChunk, DOUBLE, VARCHAR } = await import('@duckdb/node-api')
+    const f64Cols = schema.staged.map((c) => {
+      const a = batch.f64[c]
+      if (!a) throw new Error(`stage ${ds.kind}: missing column ${c}`)
+      return a
+    })
+    const textNames = schema.stagedText ?? []
+    const textCols = textNames.map((c) => {
+      const a = batch.text?.[c]
+      if (!a) throw new Error(`stage ${ds.kind}: missing text column ${c}`)
+      return a
+    })
+    const types = [DOUBLE, DOUBLE, ...f64Cols.map(() => DOUBLE), ...textCols.map(() => VARCHAR)]
+    const source = new Float64Array(2048).fill(batch.source)
+    const appender = await this.conn.createAppender(st.table)
+    try {
+      for (let off = 0; off < batch.rows; off += 2048) {
+        const n = Math.min(2048, batch.rows - off)
+        const chunk = DuckDBDataChunk.create(types, n)
+        const put = (idx: number, arr: Float64Array) => {
+          const v = chunk.getColumnVector(idx) as unknown as { items: Float64Array; flush(): void }
+          v.items.set(arr.subarray(0, n))
+          v.flush()
+        }
+        put(0, source)
+        put(1, batch.line.subarray(off, off + n))
+        for (let j = 0; j < f64Cols.length; j++) put(2 + j, f64Cols[j].subarray(off, off + n))
+        for (let j = 0; j < textCols.length; j++) {
+          chunk.setColumnValues(2 + f64Cols.length + j, textCols[j].slice(off, off + n))
+        }
+        appender.appendDataChunk(chunk)
+      }
+      appender.flushSync()
+    } finally {
+      appender.closeSync()
+    }
+    st.rows += batch.rows
+  }
+
+  /** Rows staged so far for a dataset. */
+  stagedRows(ds: DatasetId): number {
+    return this.stages.get(dsKey(ds))?.rows ?? 0
+  }
+
+  datasets(): DatasetId[] {
+    return [...this.stages.values()].map((s) => s.ds)
+  }
+
+  /**
+   * Checks that need all of a source's rows: duplicate keys within one source, and (for id-keyed kinds) time
+   * going backwards in id order. `sourceNames` maps source index to file name for the report.
+   */
+  async problems(ds: DatasetId, sourceNames: readonly string[], limit = 1000): Promise<DataProblem[]> {
+    const st = this.stages.get(dsKey(ds))
+    if (!st) return []
+    const schema = SCHEMAS[ds.kind]
+    const key = schema.key.map((k) => `"${k}"`).join(', ')
+    const out: DataProblem[] = []
+    const dup = await this.conn.runAndReadAll(
+      `SELECT _source, _line, first_line FROM (
+         SELECT _source, _line, first_value(_line) OVER w AS first_line, row_number() OVER w AS rn
+         FROM ${st.table} WINDOW w AS (PARTITION BY _source, ${key} ORDER BY _line)
+       ) WHERE rn > 1 ORDER BY _source, _line LIMIT ${limit}`,
+    )
+    for (const [s, line, first] of dup.getRows()) {
+      out.push({
+        file: sourceNames[Number(s)] ?? `source ${s}`,
+        line: Number(line),
+        reason: `duplicate key (${schema.key.join(', ')}) of line ${Number(first)}`,
+      })
+    }
+    if (schema.gapBy === 'id') {
+      const back = await this.conn.runAndReadAll(
+        `SELECT _source, _line, prev_line FROM (
+           SELECT _source, _line, "${schema.time}" AS t,
+                  lag("${schema.time}") OVER w AS prev_t, lag(_line) OVER w AS prev_line
+           FROM ${st.table} WINDOW w AS (PARTITION BY _source ORDER BY "${schema.key[0]}")
+         ) WHERE t < prev_t ORDER BY _source, _line LIMIT ${limit}`,
+      )
+      for (const [s, line, prev] of back.getRows()) {
+        out.push({
+          file: sourceNames[Number(s)] ?? `source ${s}`,
+          line: Number(line),
+          reason: `time goes backwards in ${schema.key[0]} order (line ${Number(prev)} is later)`,
+        })
+      }
+    }
+    return out
+  }
+
+  /** Removes staged rows named by (source, line), keeping the first of duplicate keys. */
+  async dropRows(ds: DatasetId, rows: readonly { source: number; line: number }[]): Promise<void> {
+    const st = this.stages.get(dsKey(ds))
+    if (!st || rows.length === 0) return
+    await this.conn.run(`CREATE OR REPLACE TEMP TABLE _drop (_source DOUBLE, _line DOUBLE)`)
+    for (let i = 0; i < rows.length; i += 1000) {
+      const values = rows.slice(i, i + 1000).map((r) => `(${r.source}, ${r.line})`).join(', ')
+      await this.conn.run(`INSERT INTO _drop VALUES ${values}`)
+    }
+    await this.conn.run(`DELETE FROM ${st.table} WHERE (_source, _line) IN (SELECT (_source, _line) FROM _drop)`)
+    const r = await this.conn.runAndReadAll(`SELECT count(*) FROM ${st.table}`)
+    st.rows = Number(r.getRows()[0][0])
+  }
+
+  /** Drops a dataset's staged rows without writing anything. */
+  async discard(ds: DatasetId): Promise<void> {
+    const st = this.stages.get(dsKey(ds))
+    if (!st) return
+    for (const sql of ['DROP VIEW IF EXISTS _new', 'DROP TABLE IF EXISTS _new', 'DROP VIEW IF EXISTS _old', 'DROP TABLE IF EXISTS _final']) {
+      try {
+        await this.conn.run(sql)
+      } catch {
+        // `_new` is a view or a table depending on the commit; dropping the other kind fails harmlessly
+      }
+    }
+    await this.conn.run(`DROP TABLE IF EXISTS ${st.table}`)
+    this.stages.delete(dsKey(ds))
+  }
+
+  /** Merges a dataset's staged rows into the lake and swaps its manifest (the commit point). */
+  async commit(ds: DatasetId): Promise<CommitResult> {
+    const st = this.stages.get(dsKey(ds))
+    if (!st) return { dataset: ds, rowsStaged: 0, rowsWritten: 0, partitionsChanged: 0, partitionsUnchanged: 0 }
+    const schema = SCHEMAS[ds.kind]
+    const gran = granularityOf(ds)
+    const dir = datasetDir(this.lakeDir, ds)
+    const before = readManifest(dir) ?? emptyManifest(ds, gran)
+    if (before.granularity !== gran) {
+      throw new FatalError(`Lake dataset ${dir} uses ${before.granularity} partitions, expected ${gran}`)
+    }
+    const c = this.conn
+    const ident = [`${sqlString(ds.exchange)} AS exchange`, `${sqlString(ds.symbol)} AS symbol`]
+    if (ds.kind === 'bars') ident.push(`${sqlString(ds.interval ?? '')} AS interval`)
+    const storedCols = schema.columns.map((col) => col.name)
+    const colExprs = schema.columns.map(
+      (col) => `CAST(${col.expr ?? `"${col.name}"`} AS ${col.type}) AS "${col.name}"`,
+    )
+    const keyList = schema.key.map((k) => `"${k}"`).join(', ')
+    const part = partitionExpr(gran, `"${schema.time}"`)
+
+    // Newest row per key among the staged ones; a plain view when the keys are unique (the common case),
+    // because materialising a table costs as much as writing the Parquet (see BENCHMARKS.md)
+    const dupes = Number(
+      (await c.runAndReadAll(`SELECT count(*) - count(DISTINCT (${keyList})) FROM ${st.table}`)).getRows()[0][0],
+    )
+    const newSrc = dupes > 0
+      ? `(SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY ${keyList} ORDER BY _source DESC, _line DESC) AS _rn
+           FROM ${st.table}) WHERE _rn = 1)`
+      : st.table
+    await c.run(`CREATE OR REPLACE TEMP ${dupes > 0 ? 'TABLE' : 'VIEW'} _new AS
+      SELECT ${ident.join(', ')}, ${colExprs.join(', ')}, ${part} AS _part FROM ${newSrc}`)
+    const touched = (await c.runAndReadAll(`SELECT DISTINCT _part FROM _new ORDER BY 1`))
+      .getRows()
+      .map((r) => String(r[0]))
+    const oldFiles = touched.flatMap((p) => (before.partitions[p]?.files ?? []).map((f) => join(dir, f)))
+    const allCols = ['exchange', 'symbol', ...(ds.kind === 'bars' ? ['interval'] : []), ...storedCols]
+    const colList = allCols.map((x) => `"${x}"`).join(', ')
+    const on = schema.key.map((k) => `n."${k}" = o."${k}"`).join(' AND ')
+    let changed = touched
+    let finalSrc = '_new'
+    if (oldFiles.length > 0) {
+      await c.run(`CREATE OR REPLACE TEMP VIEW _old AS
+        SELECT ${colList}, ${part} AS _part FROM read_parquet([${oldFiles.map(sqlString).join(', ')}])`)
+      const differs = storedCols.map((x) => `n."${x}" IS DISTINCT FROM o."${x}"`).join(' OR ')
+      changed = (
+        await c.runAndReadAll(`SELECT DISTINCT n._part FROM _new n LEFT JOIN _old o ON ${on}
+          WHERE o."${schema.key[0]}" IS NULL OR ${differs} ORDER BY 1`)
+      )
+        .getRows()
+        .map((r) => String(r[0]))
+      if (changed.length > 0) {
+        const inChanged = `_part IN (${changed.map(sqlString).join(', ')})`
+        await c.run(`CREATE OR REPLACE TEMP TABLE _final AS
+          SELECT ${colList}, _part FROM _new WHERE ${inChanged}
+          UNION ALL
+          SELECT ${colList}, _part FROM _old o WHERE ${inChanged}
+            AND NOT EXISTS (SELECT 1 FROM _new n WHERE ${on})`)
+        finalSrc = '_final'
+      }
+    }
+    const unchanged = touched.length - changed.length
+    if (changed.length === 0) {
+      await this.discard(ds)
+      log.debug(`${datasetLabel(ds)}: ${st.rows} staged rows already in the lake`)
+      return { dataset: ds, rowsStaged: st.rows, rowsWritten: 0, partitionsChanged: 0, partitionsUnchanged: unchanged }
+    }
+
+    const k0 = `"${schema.key[0]}"`
+    const gap = gapSql(schema, ds, k0, 'prev')
+    const stats = await c.runAndReadAll(`SELECT _part, count(*), min("${schema.time}"), max("${schema.time}"),
+        min(${k0}), max(${k0}),
+        count(*) FILTER (WHERE prev IS NOT NULL AND ${gap.flag}),
+        coalesce(sum(CASE WHEN prev IS NOT NULL AND ${gap.flag} THEN ${gap.missing} ELSE 0 END), 0)
+      FROM (SELECT _part, "${schema.time}", ${k0}, lag(${k0}) OVER (PARTITION BY _part ORDER BY ${k0}) AS prev
+            FROM ${finalSrc}) GROUP BY _part`)
+
+    const stageDir = join(tmpRoot(this.lakeDir), `commit-${process.pid}-${randomId()}`)
+    mkdirSync(stageDir, { recursive: true })
+    try {
+      await c.run(`COPY (SELECT ${colList}, _part FROM ${finalSrc} ORDER BY _part, ${keyList})
+        TO ${sqlString(stageDir)} (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (_part), FILENAME_PATTERN 'data_{i}')`)
+      const generation = before.generation + 1
+      const partitions: Record<string, PartitionInfo> = { ...before.partitions }
+      const retiredNow: string[] = []
+      let rowsWritten = 0
+      for (const row of stats.getRows()) {
+        const p = String(row[0])
+        const srcDir = join(stageDir, `_part=${p}`)
+        const outs = readdirSync(srcDir).filter((f) => f.endsWith('.parquet')).sort(byNumber)
+        const pdir = partitionDirName(gran, p)
+        mkdirSync(join(dir, pdir), { recursive: true })
+        const files: string[] = []
+        let bytes = 0
+        for (const f of outs) {
+          const rel = `${pdir}/part-g${generation}-${randomId()}.parquet`
+          renameSync(join(srcDir, f), join(dir, rel))
+          bytes += statSync(join(dir, rel)).size
+          files.push(rel)
+        }
+        fsyncDir(join(dir, pdir))
+        for (const f of before.partitions[p]?.files ?? []) retiredNow.push(f)
+        const rows = Number(row[1])
+        rowsWritten += rows
+        partitions[p] = {
+          files,
+          rows,
+          bytes,
+          minTime: Number(row[2]),
+          maxTime: Number(row[3]),
+          minKey: Number(row[4]),
+          maxKey: Number(row[5]),
+          gaps: Number(row[6]),
+          missing: Number(row[7]),
+        }
+      }
+      const now = Date.now()
+      const after: Manifest = {
+        ...before,
+        generation,
+        updatedAt: new Date(now).toISOString(),
+        partitions,
+        retired: [...before.retired, ...retiredNow.map((file) => ({ file, at: now }))],
+      }
+      writeManifest(dir, after)
+      this.collectGarbage(dir, after)
+      await this.discard(ds)
+      log.info(`${datasetLabel(ds)}: wrote ${changed.length} partitions (${rowsWritten} rows), ${unchanged} unchanged`)
+      return {
+        dataset: ds,
+        rowsStaged: st.rows,
+        rowsWritten,
+        partitionsChanged: changed.length,
+        partitionsUnchanged: unchanged,
+      }
+    } finally {
+      rmSync(stageDir, { recursive: true, force: true })
+    }
+  }
+
+  /** Deletes retired files past their grace period and files no manifest names (left by a killed writer). */
+  private collectGarbage(dir: string, m: Manifest): void {
+    const now = Date.now()
+    const live = new Set(Object.values(m.partitions).flatMap((p) => p.files))
+    const keepRetired = m.retired.filter((r) => now - r.at < RETIRE_GRACE_MS)
+    const expired = m.retired.filter((r) => now - r.at >= RETIRE_GRACE_MS)
+    const known = new Set([...live, ...keepRetired.map((r) => r.file)])
+    for (const r of expired) rmSync(join(dir, r.file), { force: true })
+    if (expired.length > 0) writeManifest(dir, { ...m, retired: keepRetired })
+    for (const pdir of readdirSync(dir)) {
+      const full = join(dir, pdir)
+      if (pdir === MANIFEST_FILE || !statSync(full).isDirectory()) continue
+      for (const f of readdirSync(full)) {
+        const rel = relative(dir, join(full, f))
+        if (!known.has(rel)) {
+          log.debug(`removing unreferenced file ${rel}`)
+          rmSync(join(full, f), { force: true })
+        }
+      }
+      if (readdirSync(full).length === 0) rmSync(full, { recursive: true, force: true })
+    }
+  }
+
+  /** Commits every staged dataset. */
+  async commitAll(): Promise<CommitResult[]> {
+    const out: CommitResult[] = []
+    for (const ds of this.datasets()) out.push(await this.commit(ds))
+    return out
+  }
+
+  /** Releases DuckDB and the writer lock; staged rows not committed are dropped. */
+  close(): void {
+    if (this.closed) return
+    this.closed = true
+    try {
+      this.duck.close()
+    } finally {
+      rmSync(join(tmpRoot(this.lakeDir), `spill-${process.pid}`), { recursive: true, force: true })
+      this.lock.release()
+    }
+  }
+}
+
+function byNumber(a: string, b: string): number {
+  return Number(/\d+/.exec(a)?.[0] ?? 0) - Number(/\d+/.exec(b)?.[0] ?? 0)
+}

@@ -1,0 +1,91 @@
+import { INTERVALS, isInterval, type Interval } from './consts.js'
+import { UsageError } from './errors.js'
+
+export const US_PER_MS = 1_000
+export const US_PER_SECOND = 1_000_000
+export const US_PER_MINUTE = 60 * US_PER_SECOND
+export const US_PER_HOUR = 60 * US_PER_MINUTE
+export const US_PER_DAY = 24 * US_PER_HOUR
+
+const FIXED: Record<Exclude<Interval, '1M'>, number> = {
+  '1s': US_PER_SECOND,
+  '1m': US_PER_MINUTE,
+  '3m': 3 * US_PER_MINUTE,
+  '5m': 5 * US_PER_MINUTE,
+  '15m': 15 * US_PER_MINUTE,
+  '30m': 30 * US_PER_MINUTE,
+  '1h': US_PER_HOUR,
+  '2h': 2 * US_PER_HOUR,
+  '4h': 4 * US_PER_HOUR,
+  '6h': 6 * US_PER_HOUR,
+  '8h': 8 * US_PER_HOUR,
+  '12h': 12 * US_PER_HOUR,
+  '1d': US_PER_DAY,
+  '3d': 3 * US_PER_DAY,
+  '1w': 7 * US_PER_DAY,
+}
+
+/** Parses a bar interval; accepts Binance's archive spelling `1mo` for the calendar month. */
+export function parseInterval(text: string, flag = '--interval'): Interval {
+  const t = text === '1mo' ? '1M' : text
+  if (!isInterval(t)) {
+    throw new UsageError(`Invalid ${flag}: '${text}'. Expected one of ${INTERVALS.join(', ')}`)
+  }
+  return t
+}
+
+/** Length of a fixed interval in µs; undefined for the calendar month. */
+export function intervalUs(interval: Interval): number | undefined {
+  return interval === '1M' ? undefined : FIXED[interval]
+}
+
+/** Open time of the bar after the one opening at `openUs`. */
+export function nextOpen(interval: Interval, openUs: number): number {
+  const fixed = intervalUs(interval)
+  if (fixed !== undefined) return openUs + fixed
+  const d = new Date(Math.floor(openUs / US_PER_MS))
+  return Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1) * US_PER_MS
+}
+
+/** Number of bar opens strictly between `a` and `b` (the missing bars when a and b are consecutive rows). */
+export function barsBetween(interval: Interval, a: number, b: number): number {
+  const fixed = intervalUs(interval)
+  if (fixed !== undefined) return Math.max(0, Math.round((b - a) / fixed) - 1)
+  let n = 0
+  for (let t = nextOpen(interval, a); t < b; t = nextOpen(interval, t)) n++
+  return n
+}
+
+/** Converts a Binance timestamp of unknown unit to µs: values above 1e14 are already µs. */
+export function binanceTimeToUs(t: number): number {
+  return t > 1e14 ? t : t * US_PER_MS
+}
+
+/** Formats µs as ISO-8601 UTC; whole seconds drop the fraction. */
+export function isoUs(us: number): string {
+  const ms = Math.floor(us / US_PER_MS)
+  const iso = new Date(ms).toISOString()
+  const subMs = us - ms * US_PER_MS
+  if (subMs !== 0) return iso.replace('Z', String(subMs).padStart(3, '0') + 'Z')
+  return iso.endsWith('.000Z') ? iso.replace('.000Z', 'Z') : iso
+}
+
+/** Parses an ISO date or date-time (UTC unless an offset is given) or epoch ms/µs digits into µs. */
+export function parseTime(text: string, flag: string): number {
+  const t = text.trim()
+  if (/^\d{10,16}$/.test(t)) {
+    const n = Number(t)
+    return n > 1e14 ? n : n < 1e11 ? n * US_PER_SECOND : n * US_PER_MS
+  }
+  const withZone = /[zZ]|[+-]\d\d:?\d\d$/.test(t) || !/T|\s\d/.test(t) ? t : `${t}Z`
+  const ms = Date.parse(/^\d{4}-\d\d-\d\d$/.test(withZone) ? `${withZone}T00:00:00Z` : withZone)
+  if (!Number.isFinite(ms)) {
+    throw new UsageError(`Invalid ${flag}: '${text}'. Expected an ISO date such as 2024-01-31 or 2024-01-31T12:00`)
+  }
+  return ms * US_PER_MS
+}
+
+/** UTC calendar date `YYYY-MM-DD` of a µs time. */
+export function utcDate(us: number): string {
+  return new Date(Math.floor(us / US_PER_MS)).toISOString().slice(0, 10)
+}
