@@ -1,0 +1,97 @@
+import { spawn, spawnSync } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, relative, resolve } from 'node:path'
+import { afterEach } from 'vitest'
+
+export const ROOT = resolve(import.meta.dirname, '..')
+export const BIN = join(ROOT, 'bin', 'mercury.js')
+export const FIXTURES = join(ROOT, 'tests', 'fixtures')
+export const DATASETS = join(ROOT, 'datasets')
+export const KLINES = join(DATASETS, 'binance', 'spot', 'klines', 'BTCUSDT', '1m')
+export const OUTAGE = join(FIXTURES, 'binance', 'BTCUSDT-1m-2023-03.csv.gz')
+export const XRPETH_AGG = join(FIXTURES, 'binance', 'XRPETH-aggTrades-2019-10-11_2019-10-13.csv.gz')
+/** The shared real-data folder, present beside the repo in CI and on developer machines, not in a fresh clone */
+export const SHARED_REAL = resolve(ROOT, '..', 'shared', 'data', 'real')
+
+const made: string[] = []
+afterEach(() => {
+  while (made.length) rmSync(made.pop() as string, { recursive: true, force: true })
+})
+
+/** A fresh temp dir, removed after the test. */
+export function tempDir(prefix = 'mercury-test-'): string {
+  const d = mkdtempSync(join(tmpdir(), prefix))
+  made.push(d)
+  return d
+}
+
+export interface CliResult {
+  code: number | null
+  stdout: string
+  stderr: string
+}
+
+/** Runs the built CLI with a lake dir; never inherits the caller's MERCURY_DATA_DIR. */
+export function cli(args: string[], dataDir: string, env: Record<string, string> = {}): CliResult {
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    cwd: ROOT,
+    env: { ...process.env, MERCURY_DATA_DIR: dataDir, MERCURY_LOG_LEVEL: 'warn', ...env },
+    encoding: 'utf8',
+    timeout: 120_000,
+  })
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr }
+}
+
+export function cliJson<T = unknown>(args: string[], dataDir: string): T {
+  const r = cli([...args, '--json'], dataDir)
+  if (r.code !== 0) throw new Error(`mercury ${args.join(' ')} exited ${r.code}: ${r.stderr}`)
+  return JSON.parse(r.stdout) as T
+}
+
+/** Starts the CLI without waiting (for kill tests). */
+export function cliSpawn(args: string[], dataDir: string) {
+  return spawn(process.execPath, [BIN, ...args], {
+    cwd: ROOT,
+    env: { ...process.env, MERCURY_DATA_DIR: dataDir, MERCURY_LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+}
+
+/** sha256 of every file under a folder, keyed by relative path: "byte-for-byte unchanged" checks. */
+export function treeHash(dir: string): Record<string, string> {
+  const out: Record<string, string> = {}
+  if (!existsSync(dir)) return out
+  const walk = (d: string) => {
+    for (const e of readdirSync(d)) {
+      const p = join(d, e)
+      if (statSync(p).isDirectory()) walk(p)
+      else out[relative(dir, p)] = createHash('sha256').update(readFileSync(p)).digest('hex')
+    }
+  }
+  walk(dir)
+  return out
+}
+
+/** The lake's coverage rows. */
+export interface LsRow {
+  kind: string
+  instrument: string
+  interval: string | null
+  rows: number
+  first: string
+  last: string
+  gaps: number
+  missing: number
+  firstKey: number
+  lastKey: number
+}
+
+/** Fails in CI when the shared real data is missing (never a silent skip); elsewhere says why it skips. */
+export function sharedAvailable(): boolean {
+  if (existsSync(join(SHARED_REAL, 'jan-kluger-backtest'))) return true
+  if (process.env.CI) throw new Error(`CI must have ../shared/data/real beside the repo (looked in ${SHARED_REAL})`)
+  console.warn(`skipping tests that need ${SHARED_REAL} (not present in this clone)`)
+  return false
+}
