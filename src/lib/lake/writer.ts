@@ -125,6 +125,7 @@ export class LakeWriter {
     const schema = SCHEMAS[ds.kind]
     const st = await this.stageFor(ds)
     const { DuckDBDataChunk, DOUBLE, VARCHAR } = await import('@duckdb/node-api')
+    const { default: bindings } = await import('@duckdb/node-bindings')
     const f64Cols = schema.staged.map((c) => {
       const a = batch.f64[c]
       if (!a) throw new Error(`stage ${ds.kind}: missing column ${c}`)
@@ -139,22 +140,29 @@ export class LakeWriter {
     const types = [DOUBLE, DOUBLE, ...f64Cols.map(() => DOUBLE), ...textCols.map(() => VARCHAR)]
     const source = new Float64Array(2048).fill(batch.source)
     const appender = await this.conn.createAppender(st.table)
+    // Numeric chunks are filled with one native copy per column (the wrapper's vector objects cost ~40% more,
+    // see BENCHMARKS.md); text columns go through the wrapper
+    const raw = (appender as unknown as { appender: unknown }).appender
+    const copy = (chunk: unknown, idx: number, arr: Float64Array) =>
+      bindings.copy_data_to_vector(
+        bindings.data_chunk_get_vector(chunk as never, idx),
+        0,
+        arr.buffer as ArrayBuffer,
+        arr.byteOffset,
+        arr.byteLength,
+      )
     try {
       for (let off = 0; off < batch.rows; off += 2048) {
         const n = Math.min(2048, batch.rows - off)
         const chunk = DuckDBDataChunk.create(types, n)
-        const put = (idx: number, arr: Float64Array) => {
-          const v = chunk.getColumnVector(idx) as unknown as { items: Float64Array; flush(): void }
-          v.items.set(arr.subarray(0, n))
-          v.flush()
-        }
-        put(0, source)
-        put(1, batch.line.subarray(off, off + n))
-        for (let j = 0; j < f64Cols.length; j++) put(2 + j, f64Cols[j].subarray(off, off + n))
+        const native = (chunk as unknown as { chunk: unknown }).chunk
+        copy(native, 0, source.subarray(0, n))
+        copy(native, 1, batch.line.subarray(off, off + n))
+        for (let j = 0; j < f64Cols.length; j++) copy(native, 2 + j, f64Cols[j].subarray(off, off + n))
         for (let j = 0; j < textCols.length; j++) {
           chunk.setColumnValues(2 + f64Cols.length + j, textCols[j].slice(off, off + n))
         }
-        appender.appendDataChunk(chunk)
+        bindings.append_data_chunk(raw as never, native as never)
       }
       appender.flushSync()
     } finally {
