@@ -156,41 +156,51 @@ export class LakeReader {
     for (const c of columns) {
       if (!known.has(c)) throw new UsageError(`Unknown ${ds.kind} column '${c}'. Expected one of ${[...known].join(', ')}`)
     }
-    const files = this.files(ds, range)
+    const m = this.manifest(ds)
+    const dir = datasetDir(this.lakeDir, ds)
+    const parts = sortedPartitions(m)
+      .map((p) => m.partitions[p])
+      .filter((p) => (range.from === undefined || p.maxTime >= range.from) && (range.to === undefined || p.minTime < range.to))
+    const files = parts.flatMap((p) => p.files.map((f) => join(dir, f)))
     const out = {} as Record<C, Float64Array>
     if (files.length === 0) {
       for (const c of columns) out[c] = new Float64Array(0)
       return { length: 0, columns: out }
     }
+    // Filter rows only when a partition reaches outside the range; whole partitions need no predicate
     const where: string[] = []
-    if (range.from !== undefined) where.push(`"${schema.time}" >= ${Math.floor(range.from)}`)
-    if (range.to !== undefined) where.push(`"${schema.time}" < ${Math.floor(range.to)}`)
+    if (range.from !== undefined && parts[0].minTime < range.from) where.push(`"${schema.time}" >= ${Math.floor(range.from)}`)
+    if (range.to !== undefined && (parts.at(-1)?.maxTime ?? 0) >= range.to) where.push(`"${schema.time}" < ${Math.floor(range.to)}`)
     const src = `read_parquet([${files.map(sqlString).join(', ')}])`
     const whereSql = where.length ? `WHERE ${where.join(' AND ')}` : ''
-    const count = await this.duck.conn.runAndReadAll(`SELECT count(*) FROM ${src} ${whereSql}`)
-    const n = Number(count.getRows()[0][0])
-    for (const c of columns) out[c] = new Float64Array(n)
-    const select = columns.map((c) => `CAST("${c}" AS DOUBLE)`).join(', ')
+    // Nulls become NaN in SQL so each column of a chunk is one memcpy
+    const select = columns.map((c) => `coalesce(CAST("${c}" AS DOUBLE), 'NaN'::DOUBLE)`).join(', ')
     // A parallel scan of several files does not keep file order, so sort explicitly
     const order = schema.key.map((k) => `"${k}"`).join(', ')
     const res = await this.duck.conn.run(`SELECT ${select} FROM ${src} ${whereSql} ORDER BY ${order}`)
+    const pieces: Float64Array[][] = columns.map(() => [])
     let off = 0
     for await (const chunk of res) {
       const rows = chunk.rowCount
-      if (off + rows > n) throw new Error('lake changed during read')
       for (let j = 0; j < columns.length; j++) {
         const v = chunk.getColumnVector(j) as unknown as { items?: Float64Array; getItem(i: number): number | null }
-        const dst = out[columns[j]]
-        if (v.items instanceof Float64Array && v.items.length >= rows) {
-          dst.set(v.items.subarray(0, rows), off)
-          // Null values read as NaN rather than the vector's stale bytes
-          for (let i = 0; i < rows; i++) if (v.getItem(i) === null) dst[off + i] = NaN
-        } else {
-          for (let i = 0; i < rows; i++) dst[off + i] = v.getItem(i) ?? NaN
-        }
+        pieces[j].push(
+          v.items instanceof Float64Array && v.items.length >= rows
+            ? v.items.slice(0, rows)
+            : Float64Array.from({ length: rows }, (_, i) => v.getItem(i) ?? NaN),
+        )
       }
       off += rows
     }
+    columns.forEach((c, j) => {
+      const dst = new Float64Array(off)
+      let at = 0
+      for (const p of pieces[j]) {
+        dst.set(p, at)
+        at += p.length
+      }
+      out[c] = dst
+    })
     return { length: off, columns: out }
   }
 
