@@ -1,0 +1,4 @@
+// Composite indicators
+import type { IndicatorDef } from '../types.js'
+
+export const COMPOSITE: readonly IndicatorDef[] = []

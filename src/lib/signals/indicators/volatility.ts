@@ -1,0 +1,4 @@
+// Volatility indicators
+import type { IndicatorDef } from '../types.js'
+
+export const VOLATILITY: readonly IndicatorDef[] = []
