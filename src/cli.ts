@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs'
 import { LOG_LEVELS } from './lib/log.js'
 import { registerBackfill } from './commands/backfill.js'
 import { registerData } from './commands/data.js'
+import { registerSignals } from './commands/signals.js'
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
@@ -28,10 +29,12 @@ Examples:
   $ mercury backfill --archive 'datasets/binance/**/*.csv.gz'
   $ mercury data ls
   $ mercury data gaps binance:BTCUSDT --interval 1m
-  $ mercury data query "SELECT count(*) FROM bars"`,
+  $ mercury data query "SELECT count(*) FROM bars"
+  $ mercury signals binance:BTCUSDT --interval 1h --mtf 4h,1d`,
     )
   registerBackfill(program)
   registerData(program)
+  registerSignals(program)
   for (const c of program.commands) {
     c.exitOverride()
     for (const s of c.commands) s.exitOverride()

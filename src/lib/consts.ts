@@ -14,8 +14,14 @@ export const KINDS = [
   'liquidations',
   'open_interest',
   'integrity',
+  'signals',
 ] as const
 export type Kind = (typeof KINDS)[number]
+
+/** Kinds stored per bar interval (a folder level `interval=` and an `interval` column). */
+export function hasInterval(kind: Kind): boolean {
+  return kind === 'bars' || kind === 'signals'
+}
 
 /** Bar intervals Binance publishes; `1M` (calendar month) is written `1mo` in archive names. */
 export const INTERVALS = [

@@ -3,7 +3,7 @@
 
 import { existsSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { KINDS, isExchange, type Kind } from '../consts.js'
+import { KINDS, hasInterval, isExchange, type Kind } from '../consts.js'
 import { UsageError } from '../errors.js'
 import { barsBetween, parseInterval } from '../time.js'
 import { openDuck, type Duck } from './duck.js'
@@ -27,7 +27,7 @@ export function listDatasets(lakeDir: string): { ds: DatasetId; manifest: Manife
       if (!isExchange(exchange)) continue
       for (const symbol of sub(join(kdir, `exchange=${exchange}`), 'symbol=')) {
         const sdir = join(kdir, `exchange=${exchange}`, `symbol=${symbol}`)
-        const dirs = kind === 'bars' ? sub(sdir, 'interval=').map((i) => join(sdir, `interval=${i}`)) : [sdir]
+        const dirs = hasInterval(kind) ? sub(sdir, 'interval=').map((i) => join(sdir, `interval=${i}`)) : [sdir]
         for (const d of dirs) {
           const manifest = readManifest(d)
           if (!manifest) continue
@@ -257,7 +257,7 @@ export class LakeReader {
       const files = all
         .filter((d) => d.ds.kind === kind)
         .flatMap((d) => this.files(d.ds))
-      const ident = ['exchange VARCHAR', 'symbol VARCHAR', ...(kind === 'bars' ? ['interval VARCHAR'] : [])]
+      const ident = ['exchange VARCHAR', 'symbol VARCHAR', ...(hasInterval(kind) ? ['interval VARCHAR'] : [])]
       const cols = [...ident, ...schema.columns.map((c) => `"${c.name}" ${c.type}`)]
       const table = `_empty_${kind}`
       await this.duck.conn.run(`CREATE OR REPLACE TEMP TABLE ${table} (${cols.join(', ')})`)
@@ -281,8 +281,8 @@ function nextMonth(us: number, delta: number): number {
 
 /** Builds a dataset id from user input (`binance:BTCUSDT`, kind, interval). */
 export function datasetId(kind: Kind, instrument: { exchange: DatasetId['exchange']; symbol: string }, interval?: string): DatasetId {
-  if (kind === 'bars') {
-    if (!interval) throw new UsageError('Missing --interval: bars need one, e.g. --interval 1m')
+  if (hasInterval(kind)) {
+    if (!interval) throw new UsageError(`Missing --interval: ${kind} need one, e.g. --interval 1m`)
     return { kind, ...instrument, interval: parseInterval(interval) }
   }
   return { kind, ...instrument }

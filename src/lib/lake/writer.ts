@@ -5,6 +5,7 @@
 import { mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import type { DuckDBConnection } from '@duckdb/node-api'
+import { hasInterval } from '../consts.js'
 import type { DataProblem } from '../errors.js'
 import { FatalError } from '../errors.js'
 import { logger } from '../log.js'
@@ -264,7 +265,7 @@ export class LakeWriter {
     }
     const c = this.conn
     const ident = [`${sqlString(ds.exchange)} AS exchange`, `${sqlString(ds.symbol)} AS symbol`]
-    if (ds.kind === 'bars') ident.push(`${sqlString(ds.interval ?? '')} AS interval`)
+    if (hasInterval(ds.kind)) ident.push(`${sqlString(ds.interval ?? '')} AS interval`)
     const storedCols = schema.columns.map((col) => col.name)
     const colExprs = schema.columns.map(
       (col) => `CAST(${col.expr ?? `"${col.name}"`} AS ${col.type}) AS "${col.name}"`,
@@ -287,7 +288,7 @@ export class LakeWriter {
       .getRows()
       .map((r) => String(r[0]))
     const oldFiles = touched.flatMap((p) => (before.partitions[p]?.files ?? []).map((f) => join(dir, f)))
-    const allCols = ['exchange', 'symbol', ...(ds.kind === 'bars' ? ['interval'] : []), ...storedCols]
+    const allCols = ['exchange', 'symbol', ...(hasInterval(ds.kind) ? ['interval'] : []), ...storedCols]
     const colList = allCols.map((x) => `"${x}"`).join(', ')
     const on = schema.key.map((k) => `n."${k}" = o."${k}"`).join(' AND ')
     let changed = touched

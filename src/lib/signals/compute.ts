@@ -1,0 +1,121 @@
+// Computes a set of indicators over bars, on the bars' own timeframe and on higher ones (closed buckets,
+// joined as of each base bar's close)
+
+import type { Interval } from '../consts.js'
+import { UsageError } from '../errors.js'
+import { intervalUs } from '../time.js'
+import { resolveParams, runBatch } from './engine.js'
+import { asOfIndex, joinAsOf, mtfSteps, resample } from './mtf.js'
+import { INDICATORS, indicator } from './registry.js'
+import type { Columns, IndicatorDef, Reading } from './types.js'
+
+export interface Series {
+  /** `rsi`, `macd.macdSignal`, `rsi@4h` */
+  readonly name: string
+  readonly id: string
+  readonly output: string
+  /** Timeframe the indicator ran on */
+  readonly timeframe: Interval
+  readonly values: Float64Array
+}
+
+export interface Latest {
+  readonly id: string
+  readonly timeframe: Interval
+  readonly outputs: Readonly<Record<string, number>>
+  readonly reading: Reading | undefined
+}
+
+export interface SignalsResult {
+  readonly rows: number
+  readonly series: readonly Series[]
+  /** Values and reading of every indicator at the last row */
+  readonly latest: readonly Latest[]
+}
+
+export interface SignalsOptions {
+  /** Indicator ids; default every bar-based indicator */
+  readonly only?: readonly string[]
+  readonly mtf?: readonly Interval[]
+  /** Parameters per indicator id */
+  readonly params?: Readonly<Record<string, Readonly<Record<string, number>>>>
+}
+
+/** Bar-based indicators to run, validated. */
+export function selectIndicators(only?: readonly string[]): IndicatorDef[] {
+  const defs = only?.length ? only.map((id) => indicator(id)) : INDICATORS.filter((d) => d.source === 'bars')
+  for (const d of defs) {
+    if (d.source !== 'bars') {
+      throw new UsageError(`${d.id} reads ${d.source} data, not bars; it runs on the live bus or from the library`)
+    }
+  }
+  return defs
+}
+
+function seriesName(d: IndicatorDef, output: string, tf: Interval | undefined): string {
+  const base = d.outputs.length === 1 ? d.id : `${d.id}.${output}`
+  return tf ? `${base}@${tf}` : base
+}
+
+/** Warm-up rows each indicator needs at its defaults (or given parameters), on its own timeframe. */
+export function warmup(defs: readonly IndicatorDef[], params: SignalsOptions['params'] = {}): number {
+  return Math.max(0, ...defs.map((d) => d.lookback(resolveParams(d, params[d.id]))))
+}
+
+const LADDER: readonly Interval[] = ['1m', '5m', '15m', '1h', '4h', '1d', '1w']
+
+/** Higher timeframes for mtf_alignment: the first two of --mtf, else two standard steps above the bars. */
+function alignmentTimeframes(interval: Interval, baseMinutes: number, mtf?: readonly Interval[]): Record<string, number> {
+  const minutes = (i: Interval) => (intervalUs(i) ?? 0) / 60e6
+  let pair = mtf && mtf.length >= 2 ? [mtf[0], mtf[1]] : undefined
+  if (!pair) {
+    const above = LADDER.filter((i) => minutes(i) > baseMinutes && minutes(i) % baseMinutes === 0)
+    const start = baseMinutes < 15 ? above.indexOf('1h') : 0
+    pair = [above[Math.max(0, start)], above[Math.max(0, start) + 1]]
+  }
+  if (!pair[0] || !pair[1]) throw new UsageError(`mtf_alignment needs two timeframes above ${interval}; pass --mtf`)
+  return { baseMinutes, tf1Minutes: minutes(pair[0]), tf2Minutes: minutes(pair[1]) }
+}
+
+/** Runs indicators over bars (`open_time` in µs plus OHLCV) of `interval` and optional higher timeframes. */
+export function computeSignals(bars: Columns, interval: Interval, opts: SignalsOptions = {}): SignalsResult {
+  const defs = selectIndicators(opts.only)
+  const n = bars.open_time?.length ?? 0
+  const series: Series[] = []
+  const latest: Latest[] = []
+  const baseMinutes = (intervalUs(interval) ?? 0) / 60e6
+  const run = (cols: Columns, tf: Interval, join?: Int32Array) => {
+    const len = cols.open_time?.length ?? 0
+    for (const d of defs) {
+      let params = opts.params?.[d.id]
+      if (d.id === 'mtf_alignment') {
+        // Already multi-timeframe: runs on the base bars only, with timeframes that fit them
+        if (join) continue
+        params = { ...alignmentTimeframes(interval, baseMinutes, opts.mtf), ...params }
+      }
+      const outs = runBatch(d, cols, params)
+      d.outputs.forEach((o, k) => {
+        series.push({
+          name: seriesName(d, o, join ? tf : undefined),
+          id: d.id,
+          output: o,
+          timeframe: tf,
+          values: join ? joinAsOf(outs[k], join) : outs[k],
+        })
+      })
+      const last = join ? (join.length ? join[join.length - 1] : -1) : len - 1
+      if (last >= 0) {
+        const outputs = Object.fromEntries(d.outputs.map((o, k) => [o, outs[k][last]]))
+        const x = d.inputs.map((c) => cols[c][last])
+        latest.push({ id: d.id, timeframe: tf, outputs, reading: d.reading?.(d.outputs.map((o) => outputs[o]), x) })
+      }
+    }
+  }
+  run(bars, interval)
+  for (const tf of opts.mtf ?? []) {
+    const { baseStep } = mtfSteps(interval, tf)
+    const r = resample(bars, interval, tf)
+    run(r as unknown as Columns, tf, asOfIndex(bars.open_time, baseStep, r.end_time))
+  }
+  return { rows: n, series, latest }
+}
