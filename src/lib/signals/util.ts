@@ -49,10 +49,11 @@ export class RollingExtreme {
   }
   push(v: number): number {
     const cap = this.size + 1
-    const better = this.kind === 'max' ? (a: number, b: number) => a >= b : (a: number, b: number) => a <= b
+    const max = this.kind === 'max'
     while (this.tail !== this.head) {
       const last = (this.tail - 1 + cap) % cap
-      if (better(v, this.vals[last])) this.tail = last
+      const old = this.vals[last]
+      if (max ? v >= old : v <= old) this.tail = last
       else break
     }
     this.vals[this.tail] = v

@@ -13,7 +13,8 @@ function def(id: string): IndicatorDef {
   return d
 }
 
-const sign = (x: number) => (x > 0 ? 1 : x < 0 ? -1 : 0)
+/** Sign of a vote; NaN (a component still warming up) stays NaN */
+const sign = (x: number) => (x > 0 ? 1 : x < 0 ? -1 : x === 0 ? 0 : NaN)
 
 /** Batch form of a composite defined by its streaming form: the same code path, so parity is exact. */
 function batchFromStream(d: IndicatorDef, input: Readonly<Record<string, Float64Array>>, p: Params): Float64Array[] {
