@@ -1,4 +1,955 @@
-// Volatility indicators
-import type { IndicatorDef } from '../types.js'
+// Volatility indicators: true range and ATR, Bollinger, Keltner and Donchian channels, dispersion, and annualised
+// volatility estimators
+//
+// Batch loops and streams share the small kernels below, so both forms run the same arithmetic in the same order
+import { param, type IndicatorDef, type Params, type ParamSpec, type Reading } from '../types.js'
+import { nans, Ring } from '../util.js'
 
-export const VOLATILITY: readonly IndicatorDef[] = []
+/** TA_EPSILON of the TA-Lib build we match (ta_utility.h); TA_IS_ZERO and TA_IS_ZERO_OR_NEG compare against it */
+export const TA_EPSILON = 0.00000000000001
+/** TA-Lib's TA_IS_ZERO */
+export const taIsZero = (v: number) => -TA_EPSILON < v && v < TA_EPSILON
+/** TA-Lib's TA_IS_ZERO_OR_NEG */
+export const taIsZeroOrNeg = (v: number) => v < TA_EPSILON
+
+export const periodParam = (def: number, min = 2, max = 1000, description = 'number of rows in the window') =>
+  param('timePeriod', def, min, max, description, { integer: true })
+
+/** Periods per year for annualised volatility; 525600 = 365 x 1440 one-minute bars */
+export const periodsPerYearParam = param('periodsPerYear', 525600, 1, 1e8, 'rows per year used to annualise (525600 for 1m bars)', {
+  step: 1,
+  integer: false,
+})
+
+/** TA_TRANGE: the greatest of high - low, |prev close - high| and |prev close - low|, compared in TA-Lib's order */
+export function trueRange(h: number, l: number, prevClose: number): number {
+  let greatest = h - l
+  const val2 = Math.abs(prevClose - h)
+  if (val2 > greatest) greatest = val2
+  const val3 = Math.abs(prevClose - l)
+  if (val3 > greatest) greatest = val3
+  return greatest
+}
+
+/** Natural log of a / b; 0 when either is not positive, so one bad price cannot poison a running sum */
+export function lnRatio(a: number, b: number): number {
+  return a > 0 && b > 0 ? Math.log(a / b) : 0
+}
+
+/** Annualised volatility from a per-row variance; a variance at or below zero (flat window) gives 0 */
+function annualise(variance: number, periodsPerYear: number): number {
+  return variance > 0 ? Math.sqrt(variance * periodsPerYear) : 0
+}
+
+/**
+ * ATR as TA_ATR: row 0 has no true range, the first ATR (row `per`) is the running-total mean of the first `per`
+ * true ranges, then Wilder smoothing (prev * (per - 1) + tr) / per.
+ */
+export class AtrKernel {
+  private prevClose = NaN
+  private atr = 0
+  private i = 0
+  constructor(private readonly per: number) {}
+  /** Feeds one bar; returns the ATR, NaN during the warm-up */
+  next(h: number, l: number, c: number): number {
+    const i = this.i++
+    const pc = this.prevClose
+    this.prevClose = c
+    if (i === 0) return NaN
+    const tr = trueRange(h, l, pc)
+    const per = this.per
+    if (i <= per) {
+      this.atr += tr
+      if (i < per) return NaN
+      this.atr /= per
+      return this.atr
+    }
+    this.atr *= per - 1
+    this.atr += tr
+    this.atr /= per
+    return this.atr
+  }
+}
+
+/**
+ * EMA as TA_EMA with the default compatibility: seeded with the running-total mean of the first `per` values,
+ * then ((x - prev) * k) + prev with k = 2 / (per + 1).
+ */
+export class EmaKernel {
+  private readonly k: number
+  private ema = 0
+  private i = 0
+  constructor(private readonly per: number) {
+    this.k = 2 / (per + 1)
+  }
+  /** Feeds one value; returns the EMA, NaN for the first `per - 1` values */
+  next(v: number): number {
+    const i = this.i++
+    if (i < this.per) {
+      this.ema += v
+      if (i < this.per - 1) return NaN
+      this.ema /= this.per
+      return this.ema
+    }
+    this.ema = (v - this.ema) * this.k + this.ema
+    return this.ema
+  }
+}
+
+/**
+ * Rolling mean and population variance as TA-Lib's INT_VAR (also the SMA and INT_stddev_using_precalc_ma of
+ * TA_BBANDS): running totals of x and x^2, add the new value, take the means, drop the oldest, then
+ * variance = mean(x^2) - mean(x)^2.
+ */
+export class VarKernel {
+  private readonly ring: Ring
+  private total1 = 0
+  private total2 = 0
+  mean = NaN
+  variance = NaN
+  constructor(private readonly per: number) {
+    this.ring = new Ring(per)
+  }
+  /** Feeds one value; true once `mean` and `variance` cover a full window */
+  next(v: number): boolean {
+    this.ring.push(v)
+    this.total1 += v
+    this.total2 += v * v
+    if (!this.ring.full) return false
+    const old = this.ring.oldest()
+    this.mean = this.total1 / this.per
+    const mean2 = this.total2 / this.per
+    this.total1 -= old
+    this.total2 -= old * old
+    this.variance = mean2 - this.mean * this.mean
+    return true
+  }
+}
+
+/** TA_STDDEV's step from a variance: 0 when TA_IS_ZERO_OR_NEG, else sqrt times the multiplier */
+function stddevOf(variance: number, nbDev: number): number {
+  return taIsZeroOrNeg(variance) ? 0 : Math.sqrt(variance) * nbDev
+}
+
+/**
+ * Sum of the last `size` values kept as a running total (subtract the value that leaves, add the new one). It is
+ * reset to exactly 0 whenever the window holds only zeros, so rounding residue cannot outlive the values.
+ */
+export class WindowSum {
+  private readonly ring: Ring
+  private nonzero = 0
+  sum = 0
+  constructor(size: number) {
+    this.ring = new Ring(size)
+  }
+  get full(): boolean {
+    return this.ring.full
+  }
+  push(v: number): void {
+    const wasFull = this.ring.full
+    const old = this.ring.push(v)
+    if (wasFull) {
+      this.sum -= old
+      if (old !== 0) this.nonzero--
+    }
+    this.sum += v
+    if (v !== 0) this.nonzero++
+    if (this.nonzero === 0) this.sum = 0
+  }
+}
+
+/** Maximum of the last `size` values: monotonic deque in preallocated arrays, O(1) amortised, no allocation */
+export class WindowMax {
+  private readonly vals: Float64Array
+  private readonly idx: Float64Array
+  private head = 0
+  private tail = 0
+  private n = 0
+  constructor(private readonly size: number) {
+    this.vals = new Float64Array(size + 1)
+    this.idx = new Float64Array(size + 1)
+  }
+  push(v: number): number {
+    const cap = this.size + 1
+    while (this.tail !== this.head) {
+      const last = this.tail === 0 ? cap - 1 : this.tail - 1
+      if (v >= this.vals[last]) this.tail = last
+      else break
+    }
+    this.vals[this.tail] = v
+    this.idx[this.tail] = this.n
+    this.tail = this.tail + 1 === cap ? 0 : this.tail + 1
+    if (this.idx[this.head] <= this.n - this.size) this.head = this.head + 1 === cap ? 0 : this.head + 1
+    this.n++
+    return this.vals[this.head]
+  }
+}
+
+const hlc = ['high', 'low', 'close'] as const
+
+/** Average True Range (TA_ATR) */
+export const atr: IndicatorDef = {
+  id: 'atr',
+  name: 'Average True Range',
+  category: 'volatility',
+  source: 'bars',
+  inputs: hlc,
+  params: [periodParam(14, 1, 1000, 'Wilder smoothing period')],
+  outputs: ['atr'],
+  talib: 'TA_ATR',
+  notes:
+    'Wilder ATR as TA-Lib: true range from row 1 (row 0 has no previous close), seeded with the mean of the first ' +
+    '`timePeriod` true ranges, then (prev*(period-1)+tr)/period; timePeriod 1 gives the true range.',
+  lookback: (p) => p.timePeriod,
+  batch(input, p) {
+    const { high, low, close } = input
+    const n = close.length
+    const out = nans(n)
+    const k = new AtrKernel(p.timePeriod)
+    for (let i = 0; i < n; i++) out[i] = k.next(high[i], low[i], close[i])
+    return [out]
+  },
+  stream(p) {
+    const out = nans(1)
+    const k = new AtrKernel(p.timePeriod)
+    return {
+      out,
+      update(x) {
+        out[0] = k.next(x[0], x[1], x[2])
+      },
+    }
+  },
+}
+
+/** TA_NATR's normalisation: 0 when the close is TA_IS_ZERO */
+const natrOf = (a: number, c: number) => (!taIsZero(c) ? (a / c) * 100 : 0)
+
+/** Normalised Average True Range (TA_NATR) */
+export const natr: IndicatorDef = {
+  id: 'natr',
+  name: 'Normalized Average True Range',
+  category: 'volatility',
+  source: 'bars',
+  inputs: hlc,
+  params: [periodParam(14, 2, 1000, 'Wilder smoothing period')],
+  outputs: ['natr'],
+  talib: 'TA_NATR',
+  notes:
+    'ATR (as TA_ATR) / close x 100, 0 when the close is TA_IS_ZERO. timePeriod starts at 2: TA-Lib returns the plain, ' +
+    'unnormalised true range for period 1, and for a zero close writes its 0 to the wrong output slot.',
+  lookback: (p) => p.timePeriod,
+  batch(input, p) {
+    const { high, low, close } = input
+    const n = close.length
+    const out = nans(n)
+    const k = new AtrKernel(p.timePeriod)
+    for (let i = 0; i < n; i++) {
+      const a = k.next(high[i], low[i], close[i])
+      if (a === a) out[i] = natrOf(a, close[i])
+    }
+    return [out]
+  },
+  stream(p) {
+    const out = nans(1)
+    const k = new AtrKernel(p.timePeriod)
+    return {
+      out,
+      update(x) {
+        const a = k.next(x[0], x[1], x[2])
+        out[0] = a === a ? natrOf(a, x[2]) : NaN
+      },
+    }
+  },
+}
+
+/** True Range (TA_TRANGE) */
+export const trange: IndicatorDef = {
+  id: 'trange',
+  name: 'True Range',
+  category: 'volatility',
+  source: 'bars',
+  inputs: hlc,
+  params: [],
+  outputs: ['trange'],
+  talib: 'TA_TRANGE',
+  notes:
+    'Greatest of high-low, |prev close-high| and |prev close-low|; like TA-Lib, row 0 (no previous close) is NaN ' +
+    'rather than high-low.',
+  lookback: () => 1,
+  batch(input) {
+    const { high, low, close } = input
+    const n = close.length
+    const out = nans(n)
+    for (let i = 1; i < n; i++) out[i] = trueRange(high[i], low[i], close[i - 1])
+    return [out]
+  },
+  stream() {
+    const out = nans(1)
+    let prev = NaN
+    let i = 0
+    return {
+      out,
+      update(x) {
+        if (i++ > 0) out[0] = trueRange(x[0], x[1], prev)
+        prev = x[2]
+      },
+    }
+  },
+}
+
+const nbDevUp = param('nbDevUp', 2, 0, 10, 'deviation multiplier for the upper band', { step: 0.1, integer: false })
+const nbDevDn = param('nbDevDn', 2, 0, 10, 'deviation multiplier for the lower band', { step: 0.1, integer: false })
+const bbandsParams: readonly ParamSpec[] = [periodParam(5), nbDevUp, nbDevDn]
+const bbandsNote = 'Middle band = SMA only (TA-Lib\'s default optInMAType; no matype parameter)'
+
+/** Bollinger bands of one row as TA_BBANDS; `next` is false during the warm-up */
+class BandsKernel {
+  private readonly v: VarKernel
+  upper = NaN
+  middle = NaN
+  lower = NaN
+  constructor(
+    per: number,
+    private readonly up: number,
+    private readonly dn: number,
+  ) {
+    this.v = new VarKernel(per)
+  }
+  next(c: number): boolean {
+    if (!this.v.next(c)) return false
+    const sd = stddevOf(this.v.variance, 1)
+    this.middle = this.v.mean
+    this.upper = this.middle + sd * this.up
+    this.lower = this.middle - sd * this.dn
+    return true
+  }
+}
+
+/** %B; 0.5 when the bands have collapsed (flat window: the close is the middle band) */
+const pctbOf = (c: number, b: BandsKernel) => {
+  const w = b.upper - b.lower
+  return w !== 0 ? (c - b.lower) / w : 0.5
+}
+/** Bandwidth; 0 for a zero middle band */
+const widthOf = (b: BandsKernel) => (b.middle !== 0 ? (b.upper - b.lower) / b.middle : 0)
+
+/** Bollinger Bands (TA_BBANDS) */
+export const bbands: IndicatorDef = {
+  id: 'bbands',
+  name: 'Bollinger Bands',
+  category: 'volatility',
+  source: 'bars',
+  inputs: ['close'],
+  params: bbandsParams,
+  outputs: ['upperBand', 'middleBand', 'lowerBand'],
+  talib: 'TA_BBANDS',
+  notes:
+    `${bbandsNote}; bands = middle +/- nbDev x population stddev from TA-Lib's running sums (0 when the variance is ` +
+    'TA_IS_ZERO_OR_NEG). Reading is mean-reverting: close above the upper band bearish, below the lower bullish.',
+  lookback: (p) => p.timePeriod - 1,
+  batch(input, p) {
+    const x = input.close
+    const n = x.length
+    const upper = nans(n)
+    const middle = nans(n)
+    const lower = nans(n)
+    const b = new BandsKernel(p.timePeriod, p.nbDevUp, p.nbDevDn)
+    for (let i = 0; i < n; i++) {
+      if (!b.next(x[i])) continue
+      upper[i] = b.upper
+      middle[i] = b.middle
+      lower[i] = b.lower
+    }
+    return [upper, middle, lower]
+  },
+  stream(p) {
+    const out = nans(3)
+    const b = new BandsKernel(p.timePeriod, p.nbDevUp, p.nbDevDn)
+    return {
+      out,
+      update(x) {
+        if (!b.next(x[0])) return
+        out[0] = b.upper
+        out[1] = b.middle
+        out[2] = b.lower
+      },
+    }
+  },
+  reading: (out, x) => (x[0] > out[0] ? 'bearish' : x[0] < out[2] ? 'bullish' : 'neutral'),
+}
+
+/** Bollinger %B from TA_BBANDS bands */
+export const bbandsPctb: IndicatorDef = {
+  id: 'bbands_pctb',
+  name: 'Bollinger %B',
+  category: 'volatility',
+  source: 'bars',
+  inputs: ['close'],
+  params: bbandsParams,
+  outputs: ['bbands_pctb'],
+  talib: 'TA_BBANDS',
+  notes:
+    `(close - lower) / (upper - lower) on the bbands bands: 0 at the lower band, 0.5 at the middle (with equal ` +
+    `multipliers), 1 at the upper; 0.5 when the bands collapse. ${bbandsNote}. Above 1 reads bearish, below 0 bullish.`,
+  lookback: (p) => p.timePeriod - 1,
+  batch(input, p) {
+    const x = input.close
+    const n = x.length
+    const out = nans(n)
+    const b = new BandsKernel(p.timePeriod, p.nbDevUp, p.nbDevDn)
+    for (let i = 0; i < n; i++) if (b.next(x[i])) out[i] = pctbOf(x[i], b)
+    return [out]
+  },
+  stream(p) {
+    const out = nans(1)
+    const b = new BandsKernel(p.timePeriod, p.nbDevUp, p.nbDevDn)
+    return {
+      out,
+      update(x) {
+        if (b.next(x[0])) out[0] = pctbOf(x[0], b)
+      },
+    }
+  },
+  reading: (out) => (out[0] > 1 ? 'bearish' : out[0] < 0 ? 'bullish' : 'neutral'),
+}
+
+/** Bollinger bandwidth from TA_BBANDS bands */
+export const bbandsWidth: IndicatorDef = {
+  id: 'bbands_width',
+  name: 'Bollinger Bandwidth',
+  category: 'volatility',
+  source: 'bars',
+  inputs: ['close'],
+  params: bbandsParams,
+  outputs: ['bbands_width'],
+  talib: 'TA_BBANDS',
+  notes: `(upper - lower) / middle on the bbands bands, as a ratio (not x100); 0 for a zero middle band. ${bbandsNote}.`,
+  lookback: (p) => p.timePeriod - 1,
+  batch(input, p) {
+    const x = input.close
+    const n = x.length
+    const out = nans(n)
+    const b = new BandsKernel(p.timePeriod, p.nbDevUp, p.nbDevDn)
+    for (let i = 0; i < n; i++) if (b.next(x[i])) out[i] = widthOf(b)
+    return [out]
+  },
+  stream(p) {
+    const out = nans(1)
+    const b = new BandsKernel(p.timePeriod, p.nbDevUp, p.nbDevDn)
+    return {
+      out,
+      update(x) {
+        if (b.next(x[0])) out[0] = widthOf(b)
+      },
+    }
+  },
+}
+
+/** Keltner channel of one row: EMA middle and Wilder ATR, each NaN until its own warm-up ends */
+class KeltnerKernel {
+  private readonly ema: EmaKernel
+  private readonly atr: AtrKernel
+  private readonly mult: number
+  upper = NaN
+  middle = NaN
+  lower = NaN
+  constructor(p: Params) {
+    this.ema = new EmaKernel(p.timePeriod)
+    this.atr = new AtrKernel(p.atrPeriod)
+    this.mult = p.multiplier
+  }
+  next(h: number, l: number, c: number): boolean {
+    const m = this.ema.next(c)
+    const a = this.atr.next(h, l, c)
+    if (m !== m || a !== a) return false
+    const d = this.mult * a
+    this.middle = m
+    this.upper = m + d
+    this.lower = m - d
+    return true
+  }
+}
+
+/** Keltner Channels (EMA middle +/- multiplier x ATR) */
+export const keltner: IndicatorDef = {
+  id: 'keltner',
+  name: 'Keltner Channels',
+  category: 'volatility',
+  source: 'bars',
+  inputs: hlc,
+  params: [
+    periodParam(20, 2, 1000, 'EMA period of the middle line'),
+    param('atrPeriod', 10, 1, 1000, 'Wilder ATR period', { integer: true }),
+    param('multiplier', 2, 0.1, 10, 'ATR multiplier for the channel width', { step: 0.1, integer: false }),
+  ],
+  outputs: ['upperBand', 'middleBand', 'lowerBand'],
+  notes:
+    'Not in TA-Lib. Middle = EMA(close, timePeriod) as TA_EMA (SMA seed, k = 2/(n+1)); bands = middle +/- multiplier x ' +
+    'ATR(atrPeriod) as TA_ATR (Wilder). Warm-up is the longer of the two. Reading is breakout: close above the upper band bullish.',
+  lookback: (p) => Math.max(p.timePeriod - 1, p.atrPeriod),
+  batch(input, p) {
+    const { high, low, close } = input
+    const n = close.length
+    const upper = nans(n)
+    const middle = nans(n)
+    const lower = nans(n)
+    const k = new KeltnerKernel(p)
+    for (let i = 0; i < n; i++) {
+      if (!k.next(high[i], low[i], close[i])) continue
+      upper[i] = k.upper
+      middle[i] = k.middle
+      lower[i] = k.lower
+    }
+    return [upper, middle, lower]
+  },
+  stream(p) {
+    const out = nans(3)
+    const k = new KeltnerKernel(p)
+    return {
+      out,
+      update(x) {
+        if (!k.next(x[0], x[1], x[2])) return
+        out[0] = k.upper
+        out[1] = k.middle
+        out[2] = k.lower
+      },
+    }
+  },
+  reading: (out, x) => (x[2] > out[0] ? 'bullish' : x[2] < out[2] ? 'bearish' : 'neutral'),
+}
+
+/** Donchian channel of one row: highest high and lowest low of the last `per` rows (the minimum via negation) */
+class DonchianKernel {
+  private readonly hi: WindowMax
+  private readonly lo: WindowMax
+  private i = 0
+  upper = NaN
+  lower = NaN
+  constructor(private readonly per: number) {
+    this.hi = new WindowMax(per)
+    this.lo = new WindowMax(per)
+  }
+  next(h: number, l: number): boolean {
+    this.upper = this.hi.push(h)
+    this.lower = -this.lo.push(-l)
+    return ++this.i >= this.per
+  }
+}
+
+/** Donchian Channels */
+export const donchian: IndicatorDef = {
+  id: 'donchian',
+  name: 'Donchian Channels',
+  category: 'volatility',
+  source: 'bars',
+  inputs: ['high', 'low'],
+  params: [periodParam(20)],
+  outputs: ['upperBand', 'middleBand', 'lowerBand'],
+  notes:
+    'Not in TA-Lib. Upper = highest high and lower = lowest low of the last timePeriod rows including the current one ' +
+    '(as TA_MAX/TA_MIN), middle = their midpoint. Reading: a high at the upper band bullish, a low at the lower band bearish.',
+  lookback: (p) => p.timePeriod - 1,
+  batch(input, p) {
+    const { high, low } = input
+    const n = high.length
+    const upper = nans(n)
+    const middle = nans(n)
+    const lower = nans(n)
+    const k = new DonchianKernel(p.timePeriod)
+    for (let i = 0; i < n; i++) {
+      if (!k.next(high[i], low[i])) continue
+      upper[i] = k.upper
+      middle[i] = (k.upper + k.lower) / 2
+      lower[i] = k.lower
+    }
+    return [upper, middle, lower]
+  },
+  stream(p) {
+    const out = nans(3)
+    const k = new DonchianKernel(p.timePeriod)
+    return {
+      out,
+      update(x) {
+        if (!k.next(x[0], x[1])) return
+        out[0] = k.upper
+        out[1] = (k.upper + k.lower) / 2
+        out[2] = k.lower
+      },
+    }
+  },
+  reading: (out, x): Reading => {
+    const up = x[0] >= out[0]
+    const down = x[1] <= out[2]
+    return up && !down ? 'bullish' : down && !up ? 'bearish' : 'neutral'
+  },
+}
+
+/** Standard Deviation (TA_STDDEV) */
+export const stddev: IndicatorDef = {
+  id: 'stddev',
+  name: 'Standard Deviation',
+  category: 'volatility',
+  source: 'bars',
+  inputs: ['close'],
+  params: [periodParam(5), param('nbDev', 1, 0.1, 10, 'multiplier of the deviation', { step: 0.1, integer: false })],
+  outputs: ['stddev'],
+  talib: 'TA_STDDEV',
+  notes:
+    'Population standard deviation of the last timePeriod closes x nbDev, from TA-Lib\'s running sums ' +
+    '(mean(x^2) - mean(x)^2), 0 when that variance is TA_IS_ZERO_OR_NEG.',
+  lookback: (p) => p.timePeriod - 1,
+  batch(input, p) {
+    const x = input.close
+    const n = x.length
+    const out = nans(n)
+    const v = new VarKernel(p.timePeriod)
+    for (let i = 0; i < n; i++) if (v.next(x[i])) out[i] = stddevOf(v.variance, p.nbDev)
+    return [out]
+  },
+  stream(p) {
+    const out = nans(1)
+    const v = new VarKernel(p.timePeriod)
+    return {
+      out,
+      update(x) {
+        if (v.next(x[0])) out[0] = stddevOf(v.variance, p.nbDev)
+      },
+    }
+  },
+}
+
+/** Variance (TA_VAR) */
+export const variance: IndicatorDef = {
+  id: 'var',
+  name: 'Variance',
+  category: 'volatility',
+  source: 'bars',
+  inputs: ['close'],
+  params: [
+    periodParam(5, 1),
+    param('nbDev', 1, 0.1, 10, 'accepted for TA-Lib compatibility and ignored, as in TA_VAR', { step: 0.1, integer: false }),
+  ],
+  outputs: ['var'],
+  talib: 'TA_VAR',
+  notes:
+    'Population variance of the last timePeriod closes from TA-Lib\'s running sums, mean(x^2) - mean(x)^2, not clamped ' +
+    '(it can be a rounding-size negative on flat data, as in TA-Lib). nbDev is ignored, as TA-Lib ignores it.',
+  lookback: (p) => p.timePeriod - 1,
+  batch(input, p) {
+    const x = input.close
+    const n = x.length
+    const out = nans(n)
+    const v = new VarKernel(p.timePeriod)
+    for (let i = 0; i < n; i++) if (v.next(x[i])) out[i] = v.variance
+    return [out]
+  },
+  stream(p) {
+    const out = nans(1)
+    const v = new VarKernel(p.timePeriod)
+    return {
+      out,
+      update(x) {
+        if (v.next(x[0])) out[0] = v.variance
+      },
+    }
+  },
+}
+
+/** Realised volatility of one row: sample stddev of the last `per` log close-to-close returns, annualised */
+class RealizedVolKernel {
+  private readonly s1: WindowSum
+  private readonly s2: WindowSum
+  private prev = NaN
+  private i = 0
+  constructor(
+    private readonly per: number,
+    private readonly ppy: number,
+  ) {
+    this.s1 = new WindowSum(per)
+    this.s2 = new WindowSum(per)
+  }
+  next(c: number): number {
+    const pc = this.prev
+    this.prev = c
+    if (this.i++ === 0) return NaN
+    const r = lnRatio(c, pc)
+    this.s1.push(r)
+    this.s2.push(r * r)
+    if (!this.s1.full) return NaN
+    const n = this.per
+    const s = this.s1.sum
+    return annualise((this.s2.sum - (s * s) / n) / (n - 1), this.ppy)
+  }
+}
+
+const annualNote = 'annualised by sqrt(periodsPerYear) (default 525600 = 1m bars, 365 days)'
+
+/** Realised (historical) volatility of log returns */
+export const realizedVol: IndicatorDef = {
+  id: 'realized_vol',
+  name: 'Realized Volatility',
+  category: 'volatility',
+  source: 'bars',
+  inputs: ['close'],
+  params: [periodParam(20, 2, 10000, 'number of returns in the window'), periodsPerYearParam],
+  outputs: ['realized_vol'],
+  notes:
+    'Sample (n-1) standard deviation of the last timePeriod log returns ln(close/prev close), ' +
+    `${annualNote}; from running sums of r and r^2.`,
+  lookback: (p) => p.timePeriod,
+  batch(input, p) {
+    const x = input.close
+    const n = x.length
+    const out = nans(n)
+    const k = new RealizedVolKernel(p.timePeriod, p.periodsPerYear)
+    for (let i = 0; i < n; i++) out[i] = k.next(x[i])
+    return [out]
+  },
+  stream(p) {
+    const out = nans(1)
+    const k = new RealizedVolKernel(p.timePeriod, p.periodsPerYear)
+    return {
+      out,
+      update(x) {
+        out[0] = k.next(x[0])
+      },
+    }
+  },
+}
+
+const LN2_4 = 4 * Math.LN2
+const GK_C = 2 * Math.LN2 - 1
+
+/** Parkinson (1980) per-bar term ln(H/L)^2 / (4 ln 2) */
+const parkinsonTerm = (h: number, l: number) => {
+  const hl = lnRatio(h, l)
+  return (hl * hl) / LN2_4
+}
+/** Garman-Klass (1980) per-bar term 0.5 ln(H/L)^2 - (2 ln 2 - 1) ln(C/O)^2 */
+const garmanKlassTerm = (o: number, h: number, l: number, c: number) => {
+  const hl = lnRatio(h, l)
+  const co = lnRatio(c, o)
+  return 0.5 * hl * hl - GK_C * co * co
+}
+/** Rogers-Satchell (1991) per-bar term u(u - c) + d(d - c) with u = ln(H/O), d = ln(L/O), c = ln(C/O) */
+const rogersSatchellTerm = (o: number, h: number, l: number, c: number) => {
+  const u = lnRatio(h, o)
+  const d = lnRatio(l, o)
+  const cc = lnRatio(c, o)
+  return u * (u - cc) + d * (d - cc)
+}
+
+/** Rolling mean of a per-bar variance term over `per` rows, annualised */
+class RangeVolKernel {
+  private readonly s: WindowSum
+  constructor(
+    private readonly per: number,
+    private readonly ppy: number,
+  ) {
+    this.s = new WindowSum(per)
+  }
+  next(term: number): number {
+    this.s.push(term)
+    return this.s.full ? annualise(this.s.sum / this.per, this.ppy) : NaN
+  }
+}
+
+const ohlc = ['open', 'high', 'low', 'close'] as const
+const rangeVolParams: readonly ParamSpec[] = [periodParam(20, 1, 10000), periodsPerYearParam]
+
+/** Parkinson high-low volatility estimator */
+export const parkinson: IndicatorDef = {
+  id: 'parkinson',
+  name: 'Parkinson Volatility',
+  category: 'volatility',
+  source: 'bars',
+  inputs: ['high', 'low'],
+  params: rangeVolParams,
+  outputs: ['parkinson'],
+  notes:
+    `Parkinson (1980): sqrt(mean over timePeriod rows of ln(H/L)^2 / (4 ln 2)), ${annualNote}. Assumes no drift and ` +
+    'continuous trading.',
+  lookback: (p) => p.timePeriod - 1,
+  batch(input, p) {
+    const { high, low } = input
+    const n = high.length
+    const out = nans(n)
+    const k = new RangeVolKernel(p.timePeriod, p.periodsPerYear)
+    for (let i = 0; i < n; i++) out[i] = k.next(parkinsonTerm(high[i], low[i]))
+    return [out]
+  },
+  stream(p) {
+    const out = nans(1)
+    const k = new RangeVolKernel(p.timePeriod, p.periodsPerYear)
+    return {
+      out,
+      update(x) {
+        out[0] = k.next(parkinsonTerm(x[0], x[1]))
+      },
+    }
+  },
+}
+
+/** Garman-Klass OHLC volatility estimator */
+export const garmanKlass: IndicatorDef = {
+  id: 'garman_klass',
+  name: 'Garman-Klass Volatility',
+  category: 'volatility',
+  source: 'bars',
+  inputs: ohlc,
+  params: rangeVolParams,
+  outputs: ['garman_klass'],
+  notes:
+    'Garman & Klass (1980) practical estimator: sqrt(mean over timePeriod rows of 0.5 ln(H/L)^2 - (2 ln 2 - 1) ln(C/O)^2), ' +
+    `${annualNote}. No opening-jump term (24/7 markets: open = previous close).`,
+  lookback: (p) => p.timePeriod - 1,
+  batch(input, p) {
+    const { open, high, low, close } = input
+    const n = close.length
+    const out = nans(n)
+    const k = new RangeVolKernel(p.timePeriod, p.periodsPerYear)
+    for (let i = 0; i < n; i++) out[i] = k.next(garmanKlassTerm(open[i], high[i], low[i], close[i]))
+    return [out]
+  },
+  stream(p) {
+    const out = nans(1)
+    const k = new RangeVolKernel(p.timePeriod, p.periodsPerYear)
+    return {
+      out,
+      update(x) {
+        out[0] = k.next(garmanKlassTerm(x[0], x[1], x[2], x[3]))
+      },
+    }
+  },
+}
+
+/** Rogers-Satchell drift-independent volatility estimator */
+export const rogersSatchell: IndicatorDef = {
+  id: 'rogers_satchell',
+  name: 'Rogers-Satchell Volatility',
+  category: 'volatility',
+  source: 'bars',
+  inputs: ohlc,
+  params: rangeVolParams,
+  outputs: ['rogers_satchell'],
+  notes:
+    'Rogers & Satchell (1991): sqrt(mean over timePeriod rows of ln(H/C) ln(H/O) + ln(L/C) ln(L/O)), computed as ' +
+    `u(u-c) + d(d-c) with u = ln(H/O), d = ln(L/O), c = ln(C/O); ${annualNote}. Unbiased under drift.`,
+  lookback: (p) => p.timePeriod - 1,
+  batch(input, p) {
+    const { open, high, low, close } = input
+    const n = close.length
+    const out = nans(n)
+    const k = new RangeVolKernel(p.timePeriod, p.periodsPerYear)
+    for (let i = 0; i < n; i++) out[i] = k.next(rogersSatchellTerm(open[i], high[i], low[i], close[i]))
+    return [out]
+  },
+  stream(p) {
+    const out = nans(1)
+    const k = new RangeVolKernel(p.timePeriod, p.periodsPerYear)
+    return {
+      out,
+      update(x) {
+        out[0] = k.next(rogersSatchellTerm(x[0], x[1], x[2], x[3]))
+      },
+    }
+  },
+}
+
+/** Yang-Zhang k for a window of n rows, the variance-minimising weight of the paper with alpha = 1.34 */
+export const yangZhangK = (n: number) => 0.34 / (1.34 + (n + 1) / (n - 1))
+
+/** Yang-Zhang volatility of one row over the last `per` bars (each needs the previous close) */
+class YangZhangKernel {
+  private readonly so: WindowSum
+  private readonly so2: WindowSum
+  private readonly sc: WindowSum
+  private readonly sc2: WindowSum
+  private readonly srs: WindowSum
+  private readonly k: number
+  private prev = NaN
+  private i = 0
+  constructor(
+    private readonly per: number,
+    private readonly ppy: number,
+  ) {
+    this.so = new WindowSum(per)
+    this.so2 = new WindowSum(per)
+    this.sc = new WindowSum(per)
+    this.sc2 = new WindowSum(per)
+    this.srs = new WindowSum(per)
+    this.k = yangZhangK(per)
+  }
+  next(o: number, h: number, l: number, c: number): number {
+    const pc = this.prev
+    this.prev = c
+    if (this.i++ === 0) return NaN
+    const ro = lnRatio(o, pc)
+    const rc = lnRatio(c, o)
+    this.so.push(ro)
+    this.so2.push(ro * ro)
+    this.sc.push(rc)
+    this.sc2.push(rc * rc)
+    this.srs.push(rogersSatchellTerm(o, h, l, c))
+    if (!this.so.full) return NaN
+    const n = this.per
+    const so = this.so.sum
+    const sc = this.sc.sum
+    const varO = (this.so2.sum - (so * so) / n) / (n - 1)
+    const varC = (this.sc2.sum - (sc * sc) / n) / (n - 1)
+    const varRs = this.srs.sum / n
+    return annualise(varO + this.k * varC + (1 - this.k) * varRs, this.ppy)
+  }
+}
+
+/** Yang-Zhang drift-independent volatility estimator with opening jumps */
+export const yangZhang: IndicatorDef = {
+  id: 'yang_zhang',
+  name: 'Yang-Zhang Volatility',
+  category: 'volatility',
+  source: 'bars',
+  inputs: ohlc,
+  params: [periodParam(20, 2, 10000), periodsPerYearParam],
+  outputs: ['yang_zhang'],
+  notes:
+    'Yang & Zhang (2000): sqrt(Vo + k Vc + (1-k) Vrs) over timePeriod bars, Vo = sample variance of ln(O/prev C), ' +
+    'Vc = sample variance of ln(C/O), Vrs = mean Rogers-Satchell term, k = 0.34 / (1.34 + (n+1)/(n-1)); ' +
+    `${annualNote}. Row 0 has no previous close, so the warm-up is timePeriod rows.`,
+  lookback: (p) => p.timePeriod,
+  batch(input, p) {
+    const { open, high, low, close } = input
+    const n = close.length
+    const out = nans(n)
+    const k = new YangZhangKernel(p.timePeriod, p.periodsPerYear)
+    for (let i = 0; i < n; i++) out[i] = k.next(open[i], high[i], low[i], close[i])
+    return [out]
+  },
+  stream(p) {
+    const out = nans(1)
+    const k = new YangZhangKernel(p.timePeriod, p.periodsPerYear)
+    return {
+      out,
+      update(x) {
+        out[0] = k.next(x[0], x[1], x[2], x[3])
+      },
+    }
+  },
+}
+
+export const VOLATILITY: readonly IndicatorDef[] = [
+  atr,
+  natr,
+  trange,
+  bbands,
+  bbandsPctb,
+  bbandsWidth,
+  keltner,
+  donchian,
+  stddev,
+  variance,
+  realizedVol,
+  parkinson,
+  garmanKlass,
+  rogersSatchell,
+  yangZhang,
+]
