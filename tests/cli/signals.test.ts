@@ -42,11 +42,11 @@ describe('mercury signals', () => {
     for (const l of base) for (const [k, v] of Object.entries(l.outputs)) expect(Number.isFinite(v), `${l.id}.${k}`).toBe(true)
     expect(r.latest.some((l) => l.timeframe === '1d' && l.id === 'rsi')).toBe(true)
     expect(r.stored).toBeGreaterThan(0)
-    const q = cliJson<{ n: number; first: string }[]>(
-      ['data', 'query', `SELECT count(*)::INT n, min(time)::VARCHAR first FROM signals WHERE series = 'rsi' AND interval = '1h'`],
+    const q = cliJson<{ n: number; t0: string }[]>(
+      ['data', 'query', `SELECT count(*)::INT n, min(time)::VARCHAR t0 FROM signals WHERE series = 'rsi' AND interval = '1h'`],
       lake,
     )
-    expect(q).toEqual([{ n: 24 * 31 + 24, first: '2024-12-01 00:00:00' }])
+    expect(q).toEqual([{ n: 24 * 31 + 24, t0: '2024-12-01 00:00:00' }])
     // Re-running stores nothing new
     const again = cliJson<Computed>(['signals', 'binance:BTCUSDT', '--interval', '1h', '--from', '2024-12-01', '--mtf', '4h,1d'], lake)
     expect(again.stored).toBe(0)
