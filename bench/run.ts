@@ -12,6 +12,7 @@ import { importArchives } from '../src/lib/archive/import.js'
 import { KlineParser } from '../src/lib/exchanges/binance/archive.js'
 import { openDuck } from '../src/lib/lake/duck.js'
 import { LakeReader } from '../src/lib/lake/reader.js'
+import { runSignalsBench } from './signals.js'
 
 const ROOT = resolve(import.meta.dirname, '..', '..')
 const SHARED = resolve(ROOT, '..', 'shared', 'data', 'real', 'jan-kluger-backtest')
@@ -166,6 +167,13 @@ async function main() {
   const generated = `<!-- bench:start -->\nMeasured ${new Date().toISOString().slice(0, 10)} on ${machine}. Data: ${source}.\n\n${table}\n<!-- bench:end -->`
   writeFileSync(join(ROOT, 'BENCHMARKS.md'), doc.replace(/<!-- bench:start -->[\s\S]*<!-- bench:end -->/, generated))
   log('\nBENCHMARKS.md updated')
+
+  // 6. Indicators (bench/signals.ts), in their own section of BENCHMARKS.md
+  const signals = await runSignalsBench()
+  const doc2 = readFileSync(join(ROOT, 'BENCHMARKS.md'), 'utf8')
+  const section = `<!-- signals:start -->\n${signals}\n<!-- signals:end -->`
+  writeFileSync(join(ROOT, 'BENCHMARKS.md'), doc2.replace(/<!-- signals:start -->[\s\S]*<!-- signals:end -->/, () => section))
+  log('\nBENCHMARKS.md indicator section updated')
 }
 
 await main()
