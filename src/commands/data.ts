@@ -1,8 +1,8 @@
 import type { Command } from 'commander'
-import { UsageError } from '../lib/errors.js'
+import { FatalError, UsageError } from '../lib/errors.js'
 import { isKind, type Kind } from '../lib/consts.js'
 import { parseInstrument } from '../lib/instrument.js'
-import { isoUs, parseTime } from '../lib/time.js'
+import { isoUs, parseInterval, parseTime } from '../lib/time.js'
 import { fmtBytes, globals, printJson, printTable } from './common.js'
 
 function kindOption(value: string): Kind {
@@ -162,6 +162,71 @@ Examples:
       } finally {
         reader.close()
       }
+    })
+
+  data
+    .command('validate')
+    .description('check bars against bars rebuilt from trades, and flag outlier returns and zero-volume runs')
+    .argument('<instrument>', 'exchange:SYMBOL, e.g. binance:BTCUSDT')
+    .option('--interval <interval>', 'bar interval', '1m')
+    .option('--from <time>', 'start (ISO date or time, UTC)')
+    .option('--to <time>', 'end, exclusive')
+    .option('--outlier-z <z>', 'robust z-score of a bar return above which it is flagged (1m crypto returns are fat-tailed)', '25')
+    .option('--zero-run <bars>', 'shortest run of zero-volume bars to flag', '3')
+    .option('--fail-on-issues', 'exit 1 when anything is found (for cron jobs)')
+    .addHelpText(
+      'after',
+      `
+Bars are rebuilt from the lake's trades (or aggTrades) for every interval whose trade ids are contiguous and
+compared field by field (OHLC exactly, volumes to 1e-9). Nothing is changed: findings are reported.
+
+Examples:
+  $ mercury data validate binance:BTCUSDT
+  $ mercury data validate binance:BTCUSDT --interval 1h --from 2024-08-01 --json
+  $ mercury data validate binance:BTCUSDT --fail-on-issues --log-level error`,
+    )
+    .action(async (instrumentText: string, opts: { interval: string; from?: string; to?: string; outlierZ: string; zeroRun: string; failOnIssues?: boolean }, cmd: Command) => {
+      const g = globals(cmd)
+      const instrument = parseInstrument(instrumentText)
+      const interval = parseInterval(opts.interval)
+      const outlierZ = Number(opts.outlierZ)
+      if (!(outlierZ > 0)) throw new UsageError(`Invalid --outlier-z: '${opts.outlierZ}'. Expected a positive number`)
+      const zeroRun = Number(opts.zeroRun)
+      if (!Number.isInteger(zeroRun) || zeroRun < 1) throw new UsageError(`Invalid --zero-run: '${opts.zeroRun}'. Expected a positive integer`)
+      const { validateBars } = await import('../lib/lake/validate.js')
+      const r = await validateBars({
+        lakeDir: g.dataDir,
+        instrument,
+        interval,
+        from: opts.from ? parseTime(opts.from, '--from') : undefined,
+        to: opts.to ? parseTime(opts.to, '--to') : undefined,
+        outlierZ,
+        zeroRun,
+      })
+      const issues = r.mismatches.length + r.outliers.length + r.zeroVolumeRuns.length
+      if (g.json) {
+        printJson({
+          instrument: instrumentText,
+          interval,
+          bars: r.bars,
+          tradeSource: r.tradeSource ?? null,
+          compared: r.compared,
+          mismatches: r.mismatches.map((m) => ({ time: isoUs(m.openTime), openTime: m.openTime, fields: m.fields })),
+          outliers: r.outliers.map((o) => ({ time: isoUs(o.openTime), openTime: o.openTime, logReturn: o.logReturn, z: o.z })),
+          zeroVolumeRuns: r.zeroVolumeRuns.map((z) => ({ from: isoUs(z.from), to: isoUs(z.to), bars: z.bars })),
+          issues,
+        })
+      } else {
+        process.stdout.write(
+          `${instrumentText} ${interval}: ${r.bars} bars; ${r.tradeSource ? `${r.compared} compared with bars rebuilt from ${r.tradeSource}, ${r.mismatches.length} mismatched` : 'no trades in the lake to rebuild bars from'}; ${r.outliers.length} outlier returns; ${r.zeroVolumeRuns.length} zero-volume runs\n`,
+        )
+        if (r.mismatches.length) {
+          await printTable(['bar (UTC)', 'field', 'stored', 'rebuilt'], r.mismatches.flatMap((m) => Object.entries(m.fields).map(([f, v]) => [isoUs(m.openTime), f, v.stored, v.rebuilt])))
+        }
+        if (r.outliers.length) await printTable(['bar (UTC)', 'log return', 'robust z'], r.outliers.map((o) => [isoUs(o.openTime), o.logReturn.toFixed(6), o.z.toFixed(1)]))
+        if (r.zeroVolumeRuns.length) await printTable(['from (UTC)', 'to (UTC)', 'bars'], r.zeroVolumeRuns.map((z) => [isoUs(z.from), isoUs(z.to), z.bars]))
+      }
+      if (issues > 0 && opts.failOnIssues) throw new FatalError(`${issues} issues found in ${instrumentText} ${interval}`)
     })
 
   data
