@@ -105,11 +105,12 @@ Examples:
     .option('--interval <interval>', 'bar interval (needed for bars when the lake holds several)')
     .option('--from <time>', 'start (ISO date or time, UTC)')
     .option('--to <time>', 'end, exclusive (ISO date or time, UTC)')
+    .option('--state <state>', 'only gaps in this state: open, repaired, exchange_gap (default all)')
     .addHelpText(
       'after',
-      '\nExamples:\n  $ mercury data gaps binance:BTCUSDT --interval 1m\n  $ mercury data gaps binance:XRPETH --kind agg_trades --json\n  $ mercury data gaps binance:BTCUSDT --interval 1m --from 2023-03-24 --to 2023-03-25',
+      '\nStates come from the gap ledger that `mercury backfill --repair` keeps: open (missing), repaired (filled since),\nexchange_gap (the exchange has no data for it; not retried).\n\nExamples:\n  $ mercury data gaps binance:BTCUSDT --interval 1m\n  $ mercury data gaps binance:XRPETH --kind agg_trades --json\n  $ mercury data gaps binance:BTCUSDT --interval 1m --from 2023-03-24 --to 2023-03-25',
     )
-    .action(async (instrumentText: string, opts: { kind: Kind; interval?: string; from?: string; to?: string }, cmd: Command) => {
+    .action(async (instrumentText: string, opts: { kind: Kind; interval?: string; from?: string; to?: string; state?: string }, cmd: Command) => {
       const g = globals(cmd)
       const instrument = parseInstrument(instrumentText)
       const from = opts.from ? parseTime(opts.from, '--from') : undefined
@@ -129,22 +130,33 @@ Examples:
         }
       }
       const ds = datasetId(opts.kind, instrument, interval)
+      const { gapStates, readLedger, GAP_STATES } = await import('../lib/backfill/ledger.js')
+      if (opts.state && opts.state !== 'all' && !(GAP_STATES as readonly string[]).includes(opts.state)) {
+        throw new UsageError(`Invalid --state: '${opts.state}'. Expected all, ${GAP_STATES.join(', ')}`)
+      }
       const reader = await LakeReader.open(g.dataDir)
       try {
-        const gaps = await reader.gaps(ds, { from, to })
+        const inRange = (x: { from: number; to: number }) => (from === undefined || x.to >= from) && (to === undefined || x.from < to)
+        const all = gapStates(await reader.gaps(ds, { from, to }), readLedger(g.dataDir, ds)).filter(inRange)
+        const gaps = all.filter((x) => !opts.state || opts.state === 'all' || x.state === opts.state)
         const byTime = opts.kind === 'bars'
-        const missing = gaps.reduce((a, x) => a + x.missing, 0)
+        const holes = gaps.filter((x) => x.state !== 'repaired')
+        const missing = holes.reduce((a, x) => a + x.missing, 0)
         if (g.json) {
           printJson({
             instrument: `${ds.exchange}:${ds.symbol}`,
             kind: ds.kind,
             interval: ds.interval ?? null,
-            gaps: gaps.map((x) =>
-              byTime
-                ? { from: isoUs(x.from), to: isoUs(x.to), fromTime: x.from, toTime: x.to, missing: x.missing }
-                : { fromId: x.from, toId: x.to, missing: x.missing },
-            ),
-            count: gaps.length,
+            gaps: gaps.map((x) => ({
+              ...(byTime
+                ? { from: isoUs(x.from), to: isoUs(x.to), fromTime: x.from, toTime: x.to }
+                : { fromId: x.from, toId: x.to }),
+              missing: x.missing,
+              state: x.state,
+              note: x.note ?? null,
+              lastChecked: x.lastChecked ?? null,
+            })),
+            count: holes.length,
             missing,
           })
           return
@@ -154,11 +166,11 @@ Examples:
           return
         }
         await printTable(
-          byTime ? ['first missing (UTC)', 'last missing (UTC)', 'missing bars'] : ['first missing id', 'last missing id', 'missing ids'],
-          gaps.map((x) => (byTime ? [isoUs(x.from), isoUs(x.to), x.missing] : [x.from, x.to, x.missing])),
-          ['left', 'left', 'right'],
+          [...(byTime ? ['first missing (UTC)', 'last missing (UTC)', 'missing bars'] : ['first missing id', 'last missing id', 'missing ids']), 'state'],
+          gaps.map((x) => [...(byTime ? [isoUs(x.from), isoUs(x.to), x.missing] : [x.from, x.to, x.missing]), x.state]),
+          ['left', 'left', 'right', 'left'],
         )
-        process.stdout.write(`${gaps.length} gap${gaps.length > 1 ? 's' : ''}, ${missing} missing\n`)
+        process.stdout.write(`${holes.length} gap${holes.length === 1 ? '' : 's'}, ${missing} missing\n`)
       } finally {
         reader.close()
       }
