@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs'
 import { LOG_LEVELS } from './lib/log.js'
 import { registerBackfill } from './commands/backfill.js'
 import { registerData } from './commands/data.js'
+import { registerExport } from './commands/export.js'
 import { registerSignals } from './commands/signals.js'
 
 function version(): string {
@@ -34,6 +35,7 @@ Examples:
     )
   registerBackfill(program)
   registerData(program)
+  registerExport(program)
   registerSignals(program)
   for (const c of program.commands) {
     c.exitOverride()
