@@ -41,6 +41,8 @@ interface BackfillOpts {
   retries?: number
   concurrency?: number
   batchRows?: number
+  repair?: boolean
+  recheck?: boolean
 }
 
 const flagOf = (k: string) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`
@@ -81,6 +83,8 @@ export function registerBackfill(program: Command): void {
     .option('--retries <n>', 'REST: retries after a 5xx, timeout or lost connection (default 5)', count('--retries', 0))
     .option('--concurrency <n>', 'REST: requests in flight per instrument (default 4)', count('--concurrency', 1))
     .option('--batch-rows <n>', 'REST: commit to the lake every n rows (default 50000)', count('--batch-rows', 1))
+    .option('--repair', 'find gaps in the lake\'s bars (all, or the instruments given) and fetch them again; record repaired and exchange gaps')
+    .option('--recheck', 'with --repair: ask again for ranges already recorded as exchange gaps')
     .option('--skip-bad-rows', 'archives: import the valid rows of files that have bad rows (reported), instead of rejecting them')
     .addHelpText(
       'after',
@@ -111,6 +115,14 @@ Examples:
   $ mercury backfill --archive odd-name.csv --instrument binance:ETHUSDT --kind bars --interval 1h`,
     )
     .action(async (instruments: string[], opts: BackfillOpts, cmd: Command) => {
+      if (opts.repair) {
+        if (opts.archive !== undefined) throw new UsageError('Invalid --archive with --repair: import archives first, then repair what is still missing')
+        for (const k of ['from', 'to', 'dryRun', 'kind', 'interval', 'instrument'] as const) {
+          if (opts[k] !== undefined) throw new UsageError(`Invalid ${flagOf(k)} with --repair: repair works on the gaps the lake reports`)
+        }
+        return repairAction(instruments, opts, cmd)
+      }
+      if (opts.recheck) throw new UsageError('Invalid --recheck: it applies to --repair')
       if (opts.archive !== undefined) {
         if (instruments.length > 0) {
           throw new UsageError(`Invalid instrument '${instruments[0]}' with --archive. Give instruments (REST backfill) or --archive (archives), not both`)
@@ -126,6 +138,48 @@ Examples:
       if (opts.skipBadRows) throw new UsageError('Invalid --skip-bad-rows: it applies to --archive imports')
       return restAction(instruments, opts, cmd)
     })
+}
+
+async function repairAction(instruments: string[], opts: BackfillOpts, cmd: Command): Promise<void> {
+  const g = globals(cmd)
+  const parsed = instruments.map((i) => parseInstrument(i))
+  const { repairGaps } = await import('../lib/backfill/repair.js')
+  const r = await repairGaps({
+    lakeDir: g.dataDir,
+    instruments: parsed,
+    recheck: Boolean(opts.recheck),
+    restUrl: opts.restUrl,
+    testnet: opts.testnet,
+    maxWeight: opts.maxWeight,
+    timeoutMs: opts.timeout,
+    retries: opts.retries,
+    concurrency: opts.concurrency,
+    batchRows: opts.batchRows,
+    onNotice: (m) => process.stderr.write(`${m}\n`),
+  })
+  if (g.json) {
+    printJson({
+      datasets: r.datasets.map((d) => ({
+        instrument: `${d.dataset.exchange}:${d.dataset.symbol}`,
+        interval: d.dataset.interval ?? null,
+        gaps: d.gaps.map((x) => ({ from: isoUs(x.from), to: isoUs(x.to), missing: x.missing, state: x.state, rowsFetched: x.rowsFetched, error: x.error ?? null })),
+      })),
+      repaired: r.repaired,
+      exchangeGaps: r.exchangeGaps,
+      open: r.open,
+    })
+  } else {
+    for (const d of r.datasets) {
+      if (d.gaps.length === 0) continue
+      process.stdout.write(`${d.dataset.exchange}:${d.dataset.symbol} bars ${d.dataset.interval}\n`)
+      await printTable(
+        ['first missing (UTC)', 'last missing (UTC)', 'missing', 'state', 'rows fetched'],
+        d.gaps.map((x) => [isoUs(x.from), isoUs(x.to), x.missing, x.state + (x.error ? ` (${x.error})` : ''), x.rowsFetched]),
+      )
+    }
+    process.stdout.write(`${r.repaired} repaired, ${r.exchangeGaps} exchange gaps, ${r.open} still open\n`)
+  }
+  if (r.open > 0) throw new FatalError(`${r.open} gaps could not be repaired; run again later or see mercury data gaps`)
 }
 
 async function restAction(instruments: string[], opts: BackfillOpts, cmd: Command): Promise<void> {
