@@ -577,8 +577,9 @@ export async function runSignalsBench(): Promise<string> {
     '### Shared indicators, 1,000,000 bars (ms)',
     '',
     'Same data and TA-Lib default parameters everywhere. mercury: `runBatch`, median of 3 (includes the finite-input ' +
-      'scan and fresh NaN-padded outputs). TA-Lib C: the function called directly on double arrays, writing into ' +
-      'output arrays allocated and touched beforehand, median of 5 (scripts/talib/bench.c); "fresh outputs": the same ' +
+      'scan and new output arrays, NaN through the warm-up). TA-Lib C: the function called directly on double ' +
+      'arrays, writing into output arrays allocated and touched beforehand, median of 5 (scripts/talib/bench.c); ' +
+      '"fresh outputs": the same ' +
       'with output pages newly mapped for each call, which is what returning new arrays costs (first-touch page ' +
       `faults are slow on this VM: ${msFmt(allocMs)} ms for one NaN-filled 1,000,000-row Float64Array). talib binding: ` +
       '`talib.execute` with plain JS arrays, conversion in and out included, median of 3. technicalindicators: ' +

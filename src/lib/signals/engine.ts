@@ -35,19 +35,33 @@ function inputsOf(def: IndicatorDef, input: Columns): { cols: Float64Array[]; n:
   return { cols, n }
 }
 
+/**
+ * Whether every value of `c` is finite. x * 0 is ±0 for a finite x and NaN for NaN or ±Infinity, so one compare
+ * tests four values; the common all-finite column costs one multiply per value and no per-value branch
+ */
+function allFinite(c: Float64Array): boolean {
+  const n = c.length
+  let i = 0
+  for (const end = n - 3; i < end; i += 4) {
+    if (c[i] * 0 + c[i + 1] * 0 + (c[i + 2] * 0 + c[i + 3] * 0) !== 0) return false
+  }
+  for (; i < n; i++) if (c[i] * 0 !== 0) return false
+  return true
+}
+
 /** Batch computation; rows with a non-finite input are skipped and get NaN outputs. */
 export function runBatch(def: IndicatorDef, input: Columns, given: Readonly<Record<string, number>> = {}): Float64Array[] {
   const p = resolveParams(def, given)
   const { cols, n } = inputsOf(def, input)
+  let finite = true
+  for (let k = 0; k < cols.length && finite; k++) finite = allFinite(cols[k])
+  if (finite) return def.batch(input, p)
+
+  // Some row has a non-finite input: run the definition on the other rows only, then spread its outputs back
+  const ok = new Uint8Array(n).fill(1)
+  for (const c of cols) for (let i = 0; i < n; i++) if (c[i] * 0 !== 0) ok[i] = 0
   let valid = 0
-  const ok = new Uint8Array(n)
-  for (let i = 0; i < n; i++) {
-    let good = 1
-    for (const c of cols) if (!Number.isFinite(c[i])) good = 0
-    ok[i] = good
-    valid += good
-  }
-  if (valid === n) return def.batch(input, p)
+  for (let i = 0; i < n; i++) valid += ok[i]
   const compact: Record<string, Float64Array> = {}
   def.inputs.forEach((name, k) => {
     const src = cols[k]
@@ -57,31 +71,40 @@ export function runBatch(def: IndicatorDef, input: Columns, given: Readonly<Reco
   })
   const outs = def.batch(compact, p)
   return outs.map((o) => {
-    const full = nans(n)
-    for (let i = 0, j = 0; i < n; i++) if (ok[i]) full[i] = o[j++]
+    const full = new Float64Array(n)
+    for (let i = 0, j = 0; i < n; i++) full[i] = ok[i] ? o[j++] : NaN
     return full
   })
+}
+
+/**
+ * openStream's guard around a definition's stream. A class with a plain `out` field rather than a getter, so that
+ * reading `out` after each update is a field load
+ */
+class GuardedStream implements Stream {
+  out: Float64Array
+  constructor(
+    private readonly inner: Stream,
+    private readonly missing: Float64Array,
+  ) {
+    this.out = inner.out
+  }
+  update(x: Float64Array): void {
+    // x * 0 is 0 for a finite x and NaN for NaN or ±Infinity: one multiply and one compare per input, and the
+    // compares do not depend on each other (a running sum would chain them, which wide book rows feel)
+    for (let k = 0; k < x.length; k++) {
+      if (x[k] * 0 !== 0) {
+        this.out = this.missing
+        return
+      }
+    }
+    this.inner.update(x)
+    this.out = this.inner.out
+  }
 }
 
 /** Streaming instance; a row with a non-finite input yields NaN outputs and leaves the state as it was. */
 export function openStream(def: IndicatorDef, given: Readonly<Record<string, number>> = {}): Stream {
   const p = resolveParams(def, given)
-  const inner = def.stream(p)
-  const missing = nans(def.outputs.length)
-  let out = inner.out
-  return {
-    get out() {
-      return out
-    },
-    update(x: Float64Array) {
-      for (let k = 0; k < x.length; k++) {
-        if (!Number.isFinite(x[k])) {
-          out = missing
-          return
-        }
-      }
-      inner.update(x)
-      out = inner.out
-    },
-  }
+  return new GuardedStream(def.stream(p), nans(def.outputs.length))
 }

@@ -1,7 +1,11 @@
 // Composite signals: agreement of several indicators, and trend alignment across timeframes
-import { openStream } from '../engine.js'
+//
+// Each composite is a kernel class over its components' own streams, fed row by row by both the batch loop and
+// the stream, so the two modes agree bit for bit. A component is updated only when every input it reads is finite
+// and otherwise reads as NaN for that row, which is what wrapping it in openStream would do, without the wrapper
+import { resolveParams } from '../engine.js'
 import { param, type IndicatorDef, type Params, type Stream } from '../types.js'
-import { nans } from '../util.js'
+import { nans, output } from '../util.js'
 import { MOMENTUM } from './momentum.js'
 import { TREND } from './trend.js'
 import { VOLATILITY } from './volatility.js'
@@ -16,21 +20,108 @@ function def(id: string): IndicatorDef {
 /** Sign of a vote; NaN (a component still warming up) stays NaN */
 const sign = (x: number) => (x > 0 ? 1 : x < 0 ? -1 : x === 0 ? 0 : NaN)
 
-/** Batch form of a composite defined by its streaming form: the same code path, so parity is exact. */
-function batchFromStream(d: IndicatorDef, input: Readonly<Record<string, Float64Array>>, p: Params): Float64Array[] {
-  const n = input[d.inputs[0]].length
-  const outs = d.outputs.map(() => nans(n))
-  const s = d.stream(p)
-  const x = new Float64Array(d.inputs.length)
-  for (let i = 0; i < n; i++) {
-    for (let k = 0; k < d.inputs.length; k++) x[k] = input[d.inputs[k]][i]
-    s.update(x)
-    for (let o = 0; o < outs.length; o++) outs[o][i] = s.out[o]
-  }
-  return outs
+const CONFLUENCE_INPUTS = ['high', 'low', 'close', 'volume'] as const
+
+/** A component's own stream, with resolved parameters */
+const component = (id: string, given: Record<string, number> = {}) => {
+  const d = def(id)
+  return d.stream(resolveParams(d, given))
 }
 
-const CONFLUENCE_INPUTS = ['high', 'low', 'close', 'volume'] as const
+/** The confluence score of one row from its components; `score` and `votes` are the outputs after the latest row */
+class Confluence {
+  private readonly ema20 = component('ema', { timePeriod: 20 })
+  private readonly ema50 = component('ema', { timePeriod: 50 })
+  private readonly macd = component('macd')
+  private readonly rsi = component('rsi')
+  private readonly adx = component('adx')
+  private readonly pdi = component('plus_di')
+  private readonly mdi = component('minus_di')
+  private readonly stoch = component('stoch')
+  private readonly obv = component('obv')
+  private readonly obvSma = component('sma', { timePeriod: 20 })
+  private readonly bb = component('bbands')
+  private readonly c1 = new Float64Array(1)
+  private readonly hlc = new Float64Array(3)
+  private readonly cv = new Float64Array(2)
+  private readonly one = new Float64Array(1)
+  private readonly threshold: number
+  score = NaN
+  votes = NaN
+  constructor(p: Params) {
+    this.threshold = p.adxThreshold
+  }
+  next(high: number, low: number, close: number, volume: number): void {
+    // Which components have only finite inputs this row (x * 0 is 0 for a finite x, NaN otherwise)
+    const okC = close * 0 === 0
+    const okHLC = okC && high * 0 === 0 && low * 0 === 0
+    const okCV = okC && volume * 0 === 0
+    const c1 = this.c1
+    const hlc = this.hlc
+    const cv = this.cv
+    c1[0] = close
+    hlc[0] = high
+    hlc[1] = low
+    hlc[2] = close
+    cv[0] = close
+    cv[1] = volume
+    if (okC) {
+      this.ema20.update(c1)
+      this.ema50.update(c1)
+      this.macd.update(c1)
+      this.rsi.update(c1)
+    }
+    if (okHLC) {
+      this.adx.update(hlc)
+      this.pdi.update(hlc)
+      this.mdi.update(hlc)
+      this.stoch.update(hlc)
+    }
+    if (okCV) this.obv.update(cv)
+    const obv = okCV ? this.obv.out[0] : NaN
+    this.one[0] = obv
+    const okObv = obv * 0 === 0
+    if (okObv) this.obvSma.update(this.one)
+    if (okC) this.bb.update(c1)
+    const e50 = okC ? this.ema50.out[0] : NaN
+    const r = okC ? this.rsi.out[0] : NaN
+    const a = okHLC ? this.adx.out[0] : NaN
+    const threshold = this.threshold
+    const v1 = sign(close - e50)
+    const v2 = sign((okC ? this.ema20.out[0] : NaN) - e50)
+    const v3 = sign(okC ? this.macd.out[2] : NaN)
+    const v4 = r > 55 ? 1 : r < 45 ? -1 : r >= 45 ? 0 : NaN
+    const v5 = a > threshold ? sign(okHLC ? this.pdi.out[0] - this.mdi.out[0] : NaN) : a <= threshold ? 0 : NaN
+    const v6 = sign(okHLC ? this.stoch.out[0] - this.stoch.out[1] : NaN)
+    const v7 = sign(obv - (okObv ? this.obvSma.out[0] : NaN))
+    const v8 = sign(close - (okC ? this.bb.out[1] : NaN))
+    // Votes are -1, 0, +1 or NaN: the sum is exact, and any NaN vote (a component still warming up) makes it NaN
+    const sum = v1 + v2 + v3 + v4 + v5 + v6 + v7 + v8
+    if (sum !== sum) {
+      this.score = NaN
+      this.votes = NaN
+      return
+    }
+    this.score = sum / 8
+    this.votes =
+      (v1 !== 0 ? 1 : 0) + (v2 !== 0 ? 1 : 0) + (v3 !== 0 ? 1 : 0) + (v4 !== 0 ? 1 : 0) +
+      (v5 !== 0 ? 1 : 0) + (v6 !== 0 ? 1 : 0) + (v7 !== 0 ? 1 : 0) + (v8 !== 0 ? 1 : 0)
+  }
+}
+
+class ConfluenceStream implements Stream {
+  readonly out = nans(2)
+  private readonly k: Confluence
+  constructor(p: Params) {
+    this.k = new Confluence(p)
+  }
+  update(x: Float64Array): void {
+    const k = this.k
+    k.next(x[0], x[1], x[2], x[3])
+    this.out[0] = k.score
+    this.out[1] = k.votes
+  }
+}
 
 /**
  * Confluence score: the mean of eight votes in {-1, 0, +1} from trend, momentum and volume indicators with
@@ -50,73 +141,107 @@ export const confluence: IndicatorDef = {
     'Range -1 (all bearish) to +1 (all bullish); `votes` is the number of non-neutral votes. NaN until every component is warm.',
   lookback: () => 49,
   batch(input, p) {
-    return batchFromStream(confluence, input, p)
-  },
-  stream(p): Stream {
-    const ema20 = openStream(def('ema'), { timePeriod: 20 })
-    const ema50 = openStream(def('ema'), { timePeriod: 50 })
-    const macd = openStream(def('macd'))
-    const rsi = openStream(def('rsi'))
-    const adx = openStream(def('adx'))
-    const pdi = openStream(def('plus_di'))
-    const mdi = openStream(def('minus_di'))
-    const stoch = openStream(def('stoch'))
-    const obv = openStream(def('obv'))
-    const obvSma = openStream(def('sma'), { timePeriod: 20 })
-    const bb = openStream(def('bbands'))
-    const out = nans(2)
-    const c1 = new Float64Array(1)
-    const hlc = new Float64Array(3)
-    const cv = new Float64Array(2)
-    const one = new Float64Array(1)
-    const threshold = p.adxThreshold
-    return {
-      out,
-      update(x) {
-        const high = x[0], low = x[1], close = x[2], volume = x[3]
-        c1[0] = close
-        hlc[0] = high
-        hlc[1] = low
-        hlc[2] = close
-        cv[0] = close
-        cv[1] = volume
-        ema20.update(c1)
-        ema50.update(c1)
-        macd.update(c1)
-        rsi.update(c1)
-        adx.update(hlc)
-        pdi.update(hlc)
-        mdi.update(hlc)
-        stoch.update(hlc)
-        obv.update(cv)
-        one[0] = obv.out[0]
-        obvSma.update(one)
-        bb.update(c1)
-        const e50 = ema50.out[0]
-        const votes = [
-          sign(close - e50),
-          sign(ema20.out[0] - e50),
-          sign(macd.out[2]),
-          rsi.out[0] > 55 ? 1 : rsi.out[0] < 45 ? -1 : rsi.out[0] >= 45 ? 0 : NaN,
-          adx.out[0] > threshold ? sign(pdi.out[0] - mdi.out[0]) : adx.out[0] <= threshold ? 0 : NaN,
-          sign(stoch.out[0] - stoch.out[1]),
-          sign(obv.out[0] - obvSma.out[0]),
-          sign(close - bb.out[1]),
-        ]
-        let sum = 0
-        let active = 0
-        let ready = true
-        for (const v of votes) {
-          if (!Number.isFinite(v)) ready = false
-          sum += v
-          if (v !== 0) active++
-        }
-        out[0] = ready ? sum / votes.length : NaN
-        out[1] = ready ? active : NaN
-      },
+    const { high, low, close, volume } = input
+    const n = close.length
+    const score = output(n, 0)
+    const votes = output(n, 0)
+    const k = new Confluence(p)
+    for (let i = 0; i < n; i++) {
+      k.next(high[i], low[i], close[i], volume[i])
+      score[i] = k.score
+      votes[i] = k.votes
     }
+    return [score, votes]
   },
+  stream: (p) => new ConfluenceStream(p),
   reading: (out) => (out[0] >= 0.5 ? 'bullish' : out[0] <= -0.5 ? 'bearish' : 'neutral'),
+}
+
+/** Direction +1/-1/0 of a close against its EMA; NaN while the EMA is warming up */
+const direction = (close: number, e: number) => (Number.isFinite(e) ? (close > e ? 1 : close < e ? -1 : 0) : NaN)
+
+/** One higher timeframe of mtf_alignment: its open bucket and the EMA of its closed bars */
+class Timeframe {
+  private readonly ema: Stream
+  private readonly one = new Float64Array(1)
+  bucket = NaN
+  close = NaN
+  dir = NaN
+  constructor(
+    readonly step: number,
+    timePeriod: number,
+  ) {
+    this.ema = component('ema', { timePeriod })
+  }
+  /** Closes the open bucket: its last close goes to the EMA */
+  feed(): void {
+    const c = this.close
+    this.one[0] = c
+    const ok = c * 0 === 0
+    if (ok) this.ema.update(this.one)
+    this.dir = direction(c, ok ? this.ema.out[0] : NaN)
+  }
+  next(t: number, close: number, base: number): void {
+    const step = this.step
+    const bucket = Math.floor(t / step) * step
+    // A bar in a later bucket closes the open one (there was a hole at its end)
+    if (bucket !== this.bucket && Number.isFinite(this.bucket) && Number.isFinite(this.close)) {
+      this.feed()
+      this.close = NaN
+    }
+    this.bucket = bucket
+    this.close = close
+    // The bar that completes the bucket closes it now
+    if (t + base === bucket + step) {
+      this.feed()
+      this.close = NaN
+    }
+  }
+}
+
+/** mtf_alignment of one row; `alignment`, `baseDir`, `tf1.dir` and `tf2.dir` are the outputs after the latest row */
+class MtfAlignment {
+  private readonly base: number
+  private readonly baseEma: Stream
+  private readonly one = new Float64Array(1)
+  readonly tf1: Timeframe
+  readonly tf2: Timeframe
+  baseDir = NaN
+  alignment = NaN
+  constructor(p: Params) {
+    this.base = p.baseMinutes * 60e6
+    this.baseEma = component('ema', { timePeriod: p.timePeriod })
+    this.tf1 = new Timeframe(p.tf1Minutes * 60e6, p.timePeriod)
+    this.tf2 = new Timeframe(p.tf2Minutes * 60e6, p.timePeriod)
+  }
+  next(t: number, close: number): void {
+    this.one[0] = close
+    const ok = close * 0 === 0
+    if (ok) this.baseEma.update(this.one)
+    const baseDir = direction(close, ok ? this.baseEma.out[0] : NaN)
+    this.baseDir = baseDir
+    this.tf1.next(t, close, this.base)
+    this.tf2.next(t, close, this.base)
+    const d1 = this.tf1.dir
+    const d2 = this.tf2.dir
+    this.alignment = Number.isFinite(baseDir) && Number.isFinite(d1) && Number.isFinite(d2) ? (baseDir + d1 + d2) / 3 : NaN
+  }
+}
+
+class MtfAlignmentStream implements Stream {
+  readonly out = nans(4)
+  private readonly k: MtfAlignment
+  constructor(p: Params) {
+    this.k = new MtfAlignment(p)
+  }
+  update(x: Float64Array): void {
+    const k = this.k
+    k.next(x[0], x[3])
+    this.out[0] = k.alignment
+    this.out[1] = k.baseDir
+    this.out[2] = k.tf1.dir
+    this.out[3] = k.tf2.dir
+  }
 }
 
 /**
@@ -142,60 +267,21 @@ export const mtfAlignment: IndicatorDef = {
     'looks ahead. alignment = mean of the three directions. NaN until the tf2 EMA is warm.',
   lookback: () => 0,
   batch(input, p) {
-    return batchFromStream(mtfAlignment, input, p)
-  },
-  stream(p): Stream {
-    const base = p.baseMinutes * 60e6
-    const tfs = [p.tf1Minutes * 60e6, p.tf2Minutes * 60e6]
-    const emaDef = def('ema')
-    const baseEma = openStream(emaDef, { timePeriod: p.timePeriod })
-    const htf = tfs.map((step) => ({
-      step,
-      ema: openStream(emaDef, { timePeriod: p.timePeriod }),
-      bucket: NaN,
-      close: NaN,
-      dir: NaN,
-    }))
-    const out = nans(4)
-    const one = new Float64Array(1)
-    const feed = (h: (typeof htf)[number]) => {
-      one[0] = h.close
-      h.ema.update(one)
-      const e = h.ema.out[0]
-      h.dir = Number.isFinite(e) ? (h.close > e ? 1 : h.close < e ? -1 : 0) : NaN
+    const { open_time: time, close } = input
+    const n = close.length
+    const outs = [0, 1, 2, 3].map(() => output(n, 0))
+    const [align, base, tf1, tf2] = outs
+    const k = new MtfAlignment(p)
+    for (let i = 0; i < n; i++) {
+      k.next(time[i], close[i])
+      align[i] = k.alignment
+      base[i] = k.baseDir
+      tf1[i] = k.tf1.dir
+      tf2[i] = k.tf2.dir
     }
-    return {
-      out,
-      update(x) {
-        const t = x[0], close = x[3]
-        one[0] = close
-        baseEma.update(one)
-        const e = baseEma.out[0]
-        const baseDir = Number.isFinite(e) ? (close > e ? 1 : close < e ? -1 : 0) : NaN
-        for (const h of htf) {
-          const bucket = Math.floor(t / h.step) * h.step
-          // A bar in a later bucket closes the open one (there was a hole at its end)
-          if (bucket !== h.bucket && Number.isFinite(h.bucket) && Number.isFinite(h.close)) {
-            feed(h)
-            h.close = NaN
-          }
-          h.bucket = bucket
-          h.close = close
-          // The bar that completes the bucket closes it now
-          if (t + base === bucket + h.step) {
-            feed(h)
-            h.close = NaN
-          }
-        }
-        out[1] = baseDir
-        out[2] = htf[0].dir
-        out[3] = htf[1].dir
-        out[0] = Number.isFinite(baseDir) && Number.isFinite(htf[0].dir) && Number.isFinite(htf[1].dir)
-          ? (baseDir + htf[0].dir + htf[1].dir) / 3
-          : NaN
-      },
-    }
+    return outs
   },
+  stream: (p) => new MtfAlignmentStream(p),
   reading: (out) => (out[0] === 1 ? 'bullish' : out[0] === -1 ? 'bearish' : 'neutral'),
 }
 

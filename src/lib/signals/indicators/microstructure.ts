@@ -9,11 +9,13 @@
 //   missing).
 // - bars: taker_buy_volume is the base volume bought by aggressive buyers, so volume - taker_buy_volume was sold.
 //
-// Definitions with state beyond a running total share one update path between batch and stream (`batchOf`), so
-// the two modes agree bit for bit by construction. Rolling sums are recomputed from their window every time it
-// wraps, which keeps add-and-subtract rounding from drifting over long series at O(1) amortised cost.
-import { param, type Columns, type IndicatorDef, type Params, type Reading } from '../types.js'
-import { nans } from '../util.js'
+// Definitions with state beyond a running total keep it in one kernel class that both the batch loop and the stream
+// feed row by row, so the two modes agree bit for bit by construction; each batch form is its own loop over the
+// input columns (a loop shared by several definitions would make its calls into them megamorphic) and writes each
+// output row once. Rolling sums are recomputed from their window every time it wraps, which keeps add-and-subtract
+// rounding from drifting over long series at O(1) amortised cost.
+import { param, type Columns, type IndicatorDef, type Params, type Reading, type Stream } from '../types.js'
+import { nans, output } from '../util.js'
 
 export const BOOK_LEVELS = 20
 const levelCols = (side: 'bid' | 'ask', what: 'px' | 'sz') => Array.from({ length: BOOK_LEVELS }, (_, k) => `${side}_${what}_${k}`)
@@ -35,7 +37,7 @@ const sign = (v: number): Reading => (v > 0 ? 'bullish' : v < 0 ? 'bearish' : 'n
 export function batchOf(def: IndicatorDef, input: Columns, p: Params): Float64Array[] {
   const cols = def.inputs.map((k) => input[k])
   const n = cols.length ? cols[0].length : 0
-  const outs = def.outputs.map(() => nans(n))
+  const outs = def.outputs.map(() => output(n, 0))
   const s = def.stream(p)
   const x = new Float64Array(cols.length)
   for (let i = 0; i < n; i++) {
@@ -83,6 +85,158 @@ export class WindowSum {
 
 const clamp1 = (v: number) => (v > 1 ? 1 : v < -1 ? -1 : v)
 
+/** Stream over a kernel whose `next` takes the row's two inputs and returns the output */
+class KernelStream2 implements Stream {
+  readonly out = nans(1)
+  constructor(private readonly k: { next(a: number, b: number): number }) {}
+  update(x: Float64Array): void {
+    this.out[0] = this.k.next(x[0], x[1])
+  }
+}
+
+/** Stream over a kernel whose `next` takes the row's three inputs and returns the output */
+class KernelStream3 implements Stream {
+  readonly out = nans(1)
+  constructor(private readonly k: { next(a: number, b: number, c: number): number }) {}
+  update(x: Float64Array): void {
+    this.out[0] = this.k.next(x[0], x[1], x[2])
+  }
+}
+
+class CvdStream implements Stream {
+  readonly out = nans(1)
+  private total = 0
+  update(x: Float64Array): void {
+    this.total += x[1] * x[0]
+    this.out[0] = this.total
+  }
+}
+
+class CvdBarsStream implements Stream {
+  readonly out = nans(1)
+  private total = 0
+  update(x: Float64Array): void {
+    this.total += 2 * x[1] - x[0]
+    this.out[0] = this.total
+  }
+}
+
+/** Taker imbalance of the last `per` bars; `value` keeps the latest output (NaN until the window is full) */
+class TakerImbalance {
+  private readonly vol: WindowSum
+  private readonly buy: WindowSum
+  value = NaN
+  constructor(per: number) {
+    this.vol = new WindowSum(per)
+    this.buy = new WindowSum(per)
+  }
+  next(volume: number, takerBuy: number): number {
+    const vol = this.vol
+    vol.push(volume)
+    this.buy.push(takerBuy)
+    if (!vol.full) return this.value
+    this.value = vol.total > 0 ? clamp1((2 * this.buy.total - vol.total) / vol.total) : 0
+    return this.value
+  }
+}
+
+/** Trade-flow imbalance of the last `per` trades; `value` keeps the latest output (NaN until the window is full) */
+class TradeImbalance {
+  private readonly signed: WindowSum
+  private readonly vol: WindowSum
+  value = NaN
+  constructor(per: number) {
+    this.signed = new WindowSum(per)
+    this.vol = new WindowSum(per)
+  }
+  next(amount: number, side: number): number {
+    const vol = this.vol
+    this.signed.push(side * amount)
+    vol.push(amount)
+    if (!vol.full) return this.value
+    this.value = vol.total > 0 ? clamp1(this.signed.total / vol.total) : 0
+    return this.value
+  }
+}
+
+/** OFI summed over the last `per` snapshot changes; `value` keeps the latest output */
+class Ofi {
+  private readonly win: WindowSum
+  private bp = NaN
+  private bs = NaN
+  private ap = NaN
+  private as = NaN
+  private first = true
+  value = NaN
+  constructor(per: number) {
+    this.win = new WindowSum(per)
+  }
+  next(bidPx: number, bidSz: number, askPx: number, askSz: number): number {
+    if (!this.first) {
+      const bp = this.bp
+      const ap = this.ap
+      const e = (bidPx >= bp ? bidSz : 0) - (bidPx <= bp ? this.bs : 0) - (askPx <= ap ? askSz : 0) + (askPx >= ap ? this.as : 0)
+      this.win.push(e)
+      if (this.win.full) this.value = this.win.total
+    }
+    this.first = false
+    this.bp = bidPx
+    this.bs = bidSz
+    this.ap = askPx
+    this.as = askSz
+    return this.value
+  }
+}
+
+class OfiStream implements Stream {
+  readonly out = nans(1)
+  private readonly k: Ofi
+  constructor(per: number) {
+    this.k = new Ofi(per)
+  }
+  update(x: Float64Array): void {
+    this.out[0] = this.k.next(x[0], x[1], x[2], x[3])
+  }
+}
+
+class DepthImbalanceStream implements Stream {
+  readonly out = nans(1)
+  constructor(private readonly lv: number) {}
+  update(x: Float64Array): void {
+    let bid = 0
+    let ask = 0
+    for (let k = 0; k < this.lv; k++) {
+      bid += x[k]
+      ask += x[BOOK_LEVELS + k]
+    }
+    const all = bid + ask
+    this.out[0] = all > 0 ? (bid - ask) / all : 0
+  }
+}
+
+/** Size-weighted mid of the best level; the mid when both sizes are 0 */
+const weightedMid = (bp: number, bs: number, ap: number, as: number) => {
+  const depth = bs + as
+  return depth > 0 ? (bp * as + ap * bs) / depth : (bp + ap) / 2
+}
+
+class MicropriceStream implements Stream {
+  readonly out = nans(1)
+  update(x: Float64Array): void {
+    this.out[0] = weightedMid(x[0], x[1], x[2], x[3])
+  }
+}
+
+class SpreadStream implements Stream {
+  readonly out = nans(2)
+  update(x: Float64Array): void {
+    const s = x[1] - x[0]
+    const mid = (x[0] + x[1]) / 2
+    this.out[0] = s
+    this.out[1] = mid > 0 ? (10000 * s) / mid : NaN
+  }
+}
+
 /** Cumulative volume delta from trades. */
 export const cvd: IndicatorDef = {
   id: 'cvd',
@@ -96,20 +250,18 @@ export const cvd: IndicatorDef = {
     'Running sum of side x amount over trades (side +1 when the buyer was the aggressor), in base units from the ' +
     'first row; the level depends on where the series starts, its changes are the signed flow.',
   lookback: () => 0,
-  batch(input, p) {
-    return batchOf(cvd, input, p)
-  },
-  stream() {
-    const out = nans(1)
+  batch(input) {
+    const { amount, side } = input
+    const n = amount.length
+    const out = output(n, 0)
     let total = 0
-    return {
-      out,
-      update(x) {
-        total += x[1] * x[0]
-        out[0] = total
-      },
+    for (let i = 0; i < n; i++) {
+      total += side[i] * amount[i]
+      out[i] = total
     }
+    return [out]
   },
+  stream: () => new CvdStream(),
   reading: (out) => sign(out[0]),
 }
 
@@ -126,20 +278,18 @@ export const cvdBars: IndicatorDef = {
     'Running sum of taker buy volume minus taker sell volume per bar, 2 x taker_buy_volume - volume (Binance ' +
     'klines report the taker buy side), in base units from the first row.',
   lookback: () => 0,
-  batch(input, p) {
-    return batchOf(cvdBars, input, p)
-  },
-  stream() {
-    const out = nans(1)
+  batch(input) {
+    const { volume, taker_buy_volume: buy } = input
+    const n = volume.length
+    const out = output(n, 0)
     let total = 0
-    return {
-      out,
-      update(x) {
-        total += 2 * x[1] - x[0]
-        out[0] = total
-      },
+    for (let i = 0; i < n; i++) {
+      total += 2 * buy[i] - volume[i]
+      out[i] = total
     }
+    return [out]
   },
+  stream: () => new CvdBarsStream(),
   reading: (out) => sign(out[0]),
 }
 
@@ -157,22 +307,17 @@ export const takerImbalance: IndicatorDef = {
     'i.e. (2 x sum taker buy - sum volume) / sum volume, in [-1, 1]; 0 when the window traded nothing.',
   lookback: (p) => p.timePeriod - 1,
   batch(input, p) {
-    return batchOf(takerImbalance, input, p)
-  },
-  stream(p) {
-    const vol = new WindowSum(p.timePeriod)
-    const buy = new WindowSum(p.timePeriod)
-    const out = nans(1)
-    return {
-      out,
-      update(x) {
-        vol.push(x[0])
-        buy.push(x[1])
-        if (!vol.full) return
-        out[0] = vol.total > 0 ? clamp1((2 * buy.total - vol.total) / vol.total) : 0
-      },
+    const { volume, taker_buy_volume: buy } = input
+    const n = volume.length
+    const out = output(n, p.timePeriod - 1)
+    const k = new TakerImbalance(p.timePeriod)
+    for (let i = 0; i < n; i++) {
+      const v = k.next(volume[i], buy[i])
+      if (i >= p.timePeriod - 1) out[i] = v
     }
+    return [out]
   },
+  stream: (p) => new KernelStream2(new TakerImbalance(p.timePeriod)),
   reading: (out) => sign(out[0]),
 }
 
@@ -190,22 +335,17 @@ export const tradeImbalance: IndicatorDef = {
     'in [-1, 1]; uses the recorded aggressor side, no tick rule.',
   lookback: (p) => p.timePeriod - 1,
   batch(input, p) {
-    return batchOf(tradeImbalance, input, p)
-  },
-  stream(p) {
-    const signed = new WindowSum(p.timePeriod)
-    const vol = new WindowSum(p.timePeriod)
-    const out = nans(1)
-    return {
-      out,
-      update(x) {
-        signed.push(x[1] * x[0])
-        vol.push(x[0])
-        if (!vol.full) return
-        out[0] = vol.total > 0 ? clamp1(signed.total / vol.total) : 0
-      },
+    const { amount, side } = input
+    const n = amount.length
+    const out = output(n, p.timePeriod - 1)
+    const k = new TradeImbalance(p.timePeriod)
+    for (let i = 0; i < n; i++) {
+      const v = k.next(amount[i], side[i])
+      if (i >= p.timePeriod - 1) out[i] = v
     }
+    return [out]
   },
+  stream: (p) => new KernelStream2(new TradeImbalance(p.timePeriod)),
   reading: (out) => sign(out[0]),
 }
 
@@ -225,33 +365,17 @@ export const ofi: IndicatorDef = {
     'sampled snapshots each e_n nets every event between the two samples.',
   lookback: (p) => p.timePeriod,
   batch(input, p) {
-    return batchOf(ofi, input, p)
-  },
-  stream(p) {
-    const win = new WindowSum(p.timePeriod)
-    const out = nans(1)
-    let bp = NaN
-    let bs = NaN
-    let ap = NaN
-    let as = NaN
-    let first = true
-    return {
-      out,
-      update(x) {
-        if (!first) {
-          const e =
-            (x[0] >= bp ? x[1] : 0) - (x[0] <= bp ? bs : 0) - (x[2] <= ap ? x[3] : 0) + (x[2] >= ap ? as : 0)
-          win.push(e)
-          if (win.full) out[0] = win.total
-        }
-        first = false
-        bp = x[0]
-        bs = x[1]
-        ap = x[2]
-        as = x[3]
-      },
+    const { bid_px_0: bp, bid_sz_0: bs, ask_px_0: ap, ask_sz_0: as } = input
+    const n = bp.length
+    const out = output(n, p.timePeriod)
+    const k = new Ofi(p.timePeriod)
+    for (let i = 0; i < n; i++) {
+      const v = k.next(bp[i], bs[i], ap[i], as[i])
+      if (i >= p.timePeriod) out[i] = v
     }
+    return [out]
   },
+  stream: (p) => new OfiStream(p.timePeriod),
   reading: (out) => sign(out[0]),
 }
 
@@ -269,25 +393,24 @@ export const depthImbalance: IndicatorDef = {
     '0 when both sides are empty. Sizes are in base units, so deep levels far from the mid count fully.',
   lookback: () => 0,
   batch(input, p) {
-    return batchOf(depthImbalance, input, p)
-  },
-  stream(p) {
     const lv = p.levels
-    const out = nans(1)
-    return {
-      out,
-      update(x) {
-        let bid = 0
-        let ask = 0
-        for (let k = 0; k < lv; k++) {
-          bid += x[k]
-          ask += x[BOOK_LEVELS + k]
-        }
-        const all = bid + ask
-        out[0] = all > 0 ? (bid - ask) / all : 0
-      },
+    const bids = levelCols('bid', 'sz').slice(0, lv).map((k) => input[k])
+    const asks = levelCols('ask', 'sz').slice(0, lv).map((k) => input[k])
+    const n = bids[0].length
+    const out = output(n, 0)
+    for (let i = 0; i < n; i++) {
+      let bid = 0
+      let ask = 0
+      for (let k = 0; k < lv; k++) {
+        bid += bids[k][i]
+        ask += asks[k][i]
+      }
+      const all = bid + ask
+      out[i] = all > 0 ? (bid - ask) / all : 0
     }
+    return [out]
   },
+  stream: (p) => new DepthImbalanceStream(p.levels),
   reading: (out) => sign(out[0]),
 }
 
@@ -304,19 +427,14 @@ export const microprice: IndicatorDef = {
     '(bid_px x ask_sz + ask_px x bid_sz) / (bid_sz + ask_sz) at level 0: the weighted-mid approximation of ' +
     'Stoikov (2018), "The micro-price", not his fitted Markov micro-price; the mid when both sizes are 0.',
   lookback: () => 0,
-  batch(input, p) {
-    return batchOf(microprice, input, p)
+  batch(input) {
+    const { bid_px_0: bp, bid_sz_0: bs, ask_px_0: ap, ask_sz_0: as } = input
+    const n = bp.length
+    const out = output(n, 0)
+    for (let i = 0; i < n; i++) out[i] = weightedMid(bp[i], bs[i], ap[i], as[i])
+    return [out]
   },
-  stream() {
-    const out = nans(1)
-    return {
-      out,
-      update(x) {
-        const depth = x[1] + x[3]
-        out[0] = depth > 0 ? (x[0] * x[3] + x[2] * x[1]) / depth : (x[0] + x[2]) / 2
-      },
-    }
-  },
+  stream: () => new MicropriceStream(),
   reading: (out, x) => {
     const mid = (x[0] + x[2]) / 2
     return out[0] > mid ? 'bullish' : out[0] < mid ? 'bearish' : 'neutral'
@@ -334,35 +452,188 @@ export const spread: IndicatorDef = {
   outputs: ['spread', 'spreadBps'],
   notes: 'spread = ask_px_0 - bid_px_0 in quote units; spreadBps = 10000 x spread / mid with mid = (bid + ask) / 2 (NaN if mid <= 0).',
   lookback: () => 0,
-  batch(input, p) {
-    return batchOf(spread, input, p)
-  },
-  stream() {
-    const out = nans(2)
-    return {
-      out,
-      update(x) {
-        const s = x[1] - x[0]
-        const mid = (x[0] + x[1]) / 2
-        out[0] = s
-        out[1] = mid > 0 ? (10000 * s) / mid : NaN
-      },
+  batch(input) {
+    const { bid_px_0: bid, ask_px_0: ask } = input
+    const n = bid.length
+    const abs = output(n, 0)
+    const bps = output(n, 0)
+    for (let i = 0; i < n; i++) {
+      const s = ask[i] - bid[i]
+      const mid = (bid[i] + ask[i]) / 2
+      abs[i] = s
+      bps[i] = mid > 0 ? (10000 * s) / mid : NaN
     }
+    return [abs, bps]
   },
+  stream: () => new SpreadStream(),
 }
 
-/** Median of the first `n` values of `v`, sorting `scratch` in place (insertion sort, no allocation). */
+/**
+ * Median of `n` values of `v` (from `off`, every `stride`), with `scratch` of n + 1 slots (no allocation). The median
+ * needs only the smallest n/2 + 1 values, so only those are kept, sorted by insertion behind a -Infinity sentinel in
+ * scratch[0]; a value not below the largest kept one is passed over. The order statistics, and so the median, are
+ * the same as a full sort's
+ */
 function median(v: Float64Array, off: number, stride: number, n: number, scratch: Float64Array): number {
+  const keep = (n >> 1) + 1
+  scratch[0] = -Infinity
+  let len = 0
   for (let i = 0; i < n; i++) {
     const a = v[off + i * stride]
-    let j = i - 1
-    while (j >= 0 && scratch[j] > a) {
+    let j: number
+    if (len < keep) j = len++
+    else if (a >= scratch[keep]) continue
+    else j = keep - 1
+    while (scratch[j] > a) {
       scratch[j + 1] = scratch[j]
       j--
     }
     scratch[j + 1] = a
   }
-  return n % 2 ? scratch[(n - 1) / 2] : (scratch[n / 2 - 1] + scratch[n / 2]) / 2
+  return n % 2 ? scratch[(n + 1) / 2] : (scratch[n / 2] + scratch[n / 2 + 1]) / 2
+}
+
+/** Distance of a wall's price from the mid in bps; NaN without a positive mid */
+const wallBps = (px: number, mid: number) => (mid > 0 ? (10000 * Math.abs(px - mid)) / mid : NaN)
+
+class LiquidityWallsStream implements Stream {
+  readonly out = nans(4)
+  private readonly scratch: Float64Array
+  constructor(private readonly lv: number) {
+    this.scratch = new Float64Array(lv + 1)
+  }
+  update(x: Float64Array): void {
+    const lv = this.lv
+    const mid = (x[0] + x[2]) / 2
+    // Side s: prices at 4k + 2s, sizes at 4k + 2s + 1 (s = 0 bid, 1 ask)
+    for (let s = 0; s < 2; s++) {
+      let top = -1
+      let at = 0
+      for (let k = 0; k < lv; k++) {
+        const sz = x[4 * k + 2 * s + 1]
+        if (sz > top) {
+          top = sz
+          at = k
+        }
+      }
+      const med = median(x, 2 * s + 1, 4, lv, this.scratch)
+      this.out[2 * s] = med > 0 ? top / med : NaN
+      this.out[2 * s + 1] = wallBps(x[4 * at + 2 * s], mid)
+    }
+  }
+}
+
+/** Kyle's lambda over the last `per` trades; `value` keeps the latest output */
+class KyleLambda {
+  private readonly sq: WindowSum
+  private readonly sdp: WindowSum
+  private readonly sqq: WindowSum
+  private readonly sqdp: WindowSum
+  private prev = NaN
+  private first = true
+  value = NaN
+  constructor(private readonly n: number) {
+    this.sq = new WindowSum(n)
+    this.sdp = new WindowSum(n)
+    this.sqq = new WindowSum(n)
+    this.sqdp = new WindowSum(n)
+  }
+  next(price: number, amount: number, side: number): number {
+    if (!this.first) {
+      const n = this.n
+      const q = side * amount
+      const dp = price - this.prev
+      const sq = this.sq
+      sq.push(q)
+      this.sdp.push(dp)
+      this.sqq.push(q * q)
+      this.sqdp.push(q * dp)
+      if (sq.full) {
+        const den = n * this.sqq.total - sq.total * sq.total
+        // Below this the variance of q is rounding noise, so the slope is undefined
+        this.value = den > 1e-9 * n * this.sqq.total ? (n * this.sqdp.total - sq.total * this.sdp.total) / den : NaN
+      }
+    }
+    this.first = false
+    this.prev = price
+    return this.value
+  }
+}
+
+/** VPIN over equal-volume buckets; `value` keeps the latest output (NaN until `nb` buckets are full) */
+class Vpin {
+  private readonly imb: WindowSum
+  private filled = 0
+  private buy = 0
+  private sell = 0
+  value = NaN
+  constructor(
+    private readonly size: number,
+    private readonly nb: number,
+  ) {
+    this.imb = new WindowSum(nb)
+  }
+  next(amount: number, side: number): number {
+    const size = this.size
+    const nb = this.nb
+    const imb = this.imb
+    const isBuy = side > 0
+    let rem = amount
+    const need = size - this.filled
+    if (rem >= need) {
+      // Close the open bucket, then whole one-sided buckets, then open the next with what is left
+      if (isBuy) this.buy += need
+      else this.sell += need
+      imb.push(Math.abs(this.buy - this.sell) / size)
+      rem -= need
+      const whole = Math.floor(rem / size)
+      // Only the last `nb` whole buckets can still be in the window
+      for (let k = Math.min(whole, nb); k > 0; k--) imb.push(1)
+      rem = Math.max(0, rem - whole * size)
+      this.filled = 0
+      this.buy = 0
+      this.sell = 0
+    }
+    this.filled += rem
+    if (isBuy) this.buy += rem
+    else this.sell += rem
+    if (imb.full) this.value = Math.min(1, imb.total / nb)
+    return this.value
+  }
+}
+
+/** Hawkes intensity just after each trade */
+class Hawkes {
+  private excite = 0
+  private prev = NaN
+  private first = true
+  constructor(
+    private readonly mu: number,
+    private readonly alpha: number,
+    private readonly beta: number,
+  ) {}
+  next(t: number): number {
+    if (this.first) this.excite = this.alpha
+    else {
+      const dt = t > this.prev ? (t - this.prev) / 1e6 : 0
+      this.excite = this.excite * Math.exp(-this.beta * dt) + this.alpha
+    }
+    // The clock only moves forward, so a late timestamp does not rewind the decay
+    if (this.first || t > this.prev) this.prev = t
+    this.first = false
+    return this.mu + this.excite
+  }
+}
+
+class HawkesStream implements Stream {
+  readonly out = nans(1)
+  private readonly k: Hawkes
+  constructor(mu: number, alpha: number, beta: number) {
+    this.k = new Hawkes(mu, alpha, beta)
+  }
+  update(x: Float64Array): void {
+    this.out[0] = this.k.next(x[0])
+  }
 }
 
 /** Largest resting size near the top of each side relative to the typical level, and how far it sits. */
@@ -380,35 +651,38 @@ export const liquidityWalls: IndicatorDef = {
     'nearest the mid. Not directional on its own: walls can be pulled before they trade.',
   lookback: () => 0,
   batch(input, p) {
-    return batchOf(liquidityWalls, input, p)
-  },
-  stream(p) {
     const lv = p.levels
-    const scratch = new Float64Array(lv)
-    const out = nans(4)
-    return {
-      out,
-      update(x) {
-        const mid = (x[0] + x[2]) / 2
-        // Side s: prices at 4k + 2s, sizes at 4k + 2s + 1 (s = 0 bid, 1 ask)
-        for (let s = 0; s < 2; s++) {
-          let top = -1
-          let at = 0
-          for (let k = 0; k < lv; k++) {
-            const sz = x[4 * k + 2 * s + 1]
-            if (sz > top) {
-              top = sz
-              at = k
-            }
+    const px = [levelCols('bid', 'px'), levelCols('ask', 'px')].map((side) => side.slice(0, lv).map((k) => input[k]))
+    const sz = [levelCols('bid', 'sz'), levelCols('ask', 'sz')].map((side) => side.slice(0, lv).map((k) => input[k]))
+    const n = px[0][0].length
+    const outs = [0, 1, 2, 3].map(() => output(n, 0))
+    const sizes = new Float64Array(lv)
+    const scratch = new Float64Array(lv + 1)
+    const bid0 = px[0][0]
+    const ask0 = px[1][0]
+    for (let i = 0; i < n; i++) {
+      const mid = (bid0[i] + ask0[i]) / 2
+      for (let s = 0; s < 2; s++) {
+        // The side's sizes, read level by level from their columns, and the largest (ties to the level nearest the mid)
+        const cols = sz[s]
+        let top = -1
+        let at = 0
+        for (let k = 0; k < lv; k++) {
+          const v = cols[k][i]
+          sizes[k] = v
+          if (v > top) {
+            top = v
+            at = k
           }
-          const med = median(x, 2 * s + 1, 4, lv, scratch)
-          const px = x[4 * at + 2 * s]
-          out[2 * s] = med > 0 ? top / med : NaN
-          out[2 * s + 1] = mid > 0 ? (10000 * Math.abs(px - mid)) / mid : NaN
         }
-      },
+        const med = median(sizes, 0, 1, lv, scratch)
+        outs[2 * s][i] = med > 0 ? top / med : NaN
+        outs[2 * s + 1][i] = wallBps(px[s][at][i], mid)
+      }
     }
+    return outs
   },
+  stream: (p) => new LiquidityWallsStream(p.levels),
 }
 
 /** Kyle's lambda: rolling price impact per unit of signed volume. */
@@ -426,38 +700,17 @@ export const kyleLambda: IndicatorDef = {
     'in the window. Higher = thinner market.',
   lookback: (p) => p.timePeriod,
   batch(input, p) {
-    return batchOf(kyleLambda, input, p)
-  },
-  stream(p) {
-    const n = p.timePeriod
-    const sq = new WindowSum(n)
-    const sdp = new WindowSum(n)
-    const sqq = new WindowSum(n)
-    const sqdp = new WindowSum(n)
-    const out = nans(1)
-    let prev = NaN
-    let first = true
-    return {
-      out,
-      update(x) {
-        if (!first) {
-          const q = x[2] * x[1]
-          const dp = x[0] - prev
-          sq.push(q)
-          sdp.push(dp)
-          sqq.push(q * q)
-          sqdp.push(q * dp)
-          if (sq.full) {
-            const den = n * sqq.total - sq.total * sq.total
-            // Below this the variance of q is rounding noise, so the slope is undefined
-            out[0] = den > 1e-9 * n * sqq.total ? (n * sqdp.total - sq.total * sdp.total) / den : NaN
-          }
-        }
-        first = false
-        prev = x[0]
-      },
+    const { price, amount, side } = input
+    const n = price.length
+    const out = output(n, p.timePeriod)
+    const k = new KyleLambda(p.timePeriod)
+    for (let i = 0; i < n; i++) {
+      const v = k.next(price[i], amount[i], side[i])
+      if (i >= p.timePeriod) out[i] = v
     }
+    return [out]
   },
+  stream: (p) => new KernelStream3(new KyleLambda(p.timePeriod)),
 }
 
 /** Volume-synchronised probability of informed trading from trades with a known aggressor. */
@@ -480,43 +733,14 @@ export const vpin: IndicatorDef = {
     'buckets are full, so the warm-up depends on volume (lookback 0 is a lower bound).',
   lookback: () => 0,
   batch(input, p) {
-    return batchOf(vpin, input, p)
+    const { amount, side } = input
+    const n = amount.length
+    const out = output(n, 0)
+    const k = new Vpin(p.bucketVolume, p.buckets)
+    for (let i = 0; i < n; i++) out[i] = k.next(amount[i], side[i])
+    return [out]
   },
-  stream(p) {
-    const size = p.bucketVolume
-    const nb = p.buckets
-    const imb = new WindowSum(nb)
-    const out = nans(1)
-    let filled = 0
-    let buy = 0
-    let sell = 0
-    return {
-      out,
-      update(x) {
-        const isBuy = x[1] > 0
-        let rem = x[0]
-        const need = size - filled
-        if (rem >= need) {
-          // Close the open bucket, then whole one-sided buckets, then open the next with what is left
-          if (isBuy) buy += need
-          else sell += need
-          imb.push(Math.abs(buy - sell) / size)
-          rem -= need
-          const whole = Math.floor(rem / size)
-          // Only the last `nb` whole buckets can still be in the window
-          for (let k = Math.min(whole, nb); k > 0; k--) imb.push(1)
-          rem = Math.max(0, rem - whole * size)
-          filled = 0
-          buy = 0
-          sell = 0
-        }
-        filled += rem
-        if (isBuy) buy += rem
-        else sell += rem
-        if (imb.full) out[0] = Math.min(1, imb.total / nb)
-      },
-    }
-  },
+  stream: (p) => new KernelStream2(new Vpin(p.bucketVolume, p.buckets)),
 }
 
 /** Self-exciting (Hawkes) intensity of trade arrivals with an exponential kernel. */
@@ -538,29 +762,14 @@ export const hawkes: IndicatorDef = {
     'are given, not fitted; alpha / beta < 1 is the stationary regime. A timestamp earlier than the latest counts as dt = 0.',
   lookback: () => 0,
   batch(input, p) {
-    return batchOf(hawkes, input, p)
+    const t = input.timestamp
+    const n = t.length
+    const out = output(n, 0)
+    const k = new Hawkes(p.mu, p.alpha, p.beta)
+    for (let i = 0; i < n; i++) out[i] = k.next(t[i])
+    return [out]
   },
-  stream(p) {
-    const { mu, alpha, beta } = p
-    const out = nans(1)
-    let excite = 0
-    let prev = NaN
-    let first = true
-    return {
-      out,
-      update(x) {
-        if (first) excite = alpha
-        else {
-          const dt = x[0] > prev ? (x[0] - prev) / 1e6 : 0
-          excite = excite * Math.exp(-beta * dt) + alpha
-        }
-        // The clock only moves forward, so a late timestamp does not rewind the decay
-        if (first || x[0] > prev) prev = x[0]
-        first = false
-        out[0] = mu + excite
-      },
-    }
-  },
+  stream: (p) => new HawkesStream(p.mu, p.alpha, p.beta),
 }
 
 export const MICROSTRUCTURE: readonly IndicatorDef[] = [

@@ -1,6 +1,10 @@
 // Momentum oscillators
-import { param, type IndicatorDef } from '../types.js'
-import { nans, Ring, RollingExtreme } from '../util.js'
+//
+// Every batch form is its own loop over the input columns and writes each output row once (the warm-up prefix is
+// NaN from `output`); every stream is a class, whose numeric fields V8 updates in place where variables captured
+// by a closure would be boxed on each write. Both forms run the same arithmetic in the same order
+import { param, type IndicatorDef, type Stream } from '../types.js'
+import { nans, output, pow2, RollingMax, RollingMin, ScanMax, ScanMin } from '../util.js'
 
 /** TA-Lib's TA_IS_ZERO; TA_EPSILON is 1e-14 in the TA-Lib sources this catalog follows */
 export const isZero = (v: number) => v > -0.00000000000001 && v < 0.00000000000001
@@ -39,17 +43,25 @@ class SeededEma {
 
 /** SMA with TA_INT_SMA's running total (add the new value, emit, drop the oldest). NaN until full. */
 class RunningSma {
-  private readonly ring: Ring
+  private readonly buf: Float64Array
+  private head = 0
+  private count = 0
   private total = 0
   constructor(readonly period: number) {
-    this.ring = new Ring(period)
+    this.buf = new Float64Array(period)
   }
   push(v: number): number {
-    this.ring.push(v)
+    const per = this.period
+    const buf = this.buf
+    let head = this.head
+    buf[head] = v
+    head = head + 1 === per ? 0 : head + 1
+    this.head = head
     this.total += v
-    if (!this.ring.full) return NaN
-    const mean = this.total / this.period
-    this.total -= this.ring.oldest()
+    if (this.count < per && ++this.count < per) return NaN
+    const mean = this.total / per
+    // The slot after the newest holds the oldest value of the full window
+    this.total -= buf[head]
     return mean
   }
 }
@@ -63,16 +75,17 @@ class WilderRsi {
   constructor(readonly period: number) {}
   push(v: number): number {
     const per = this.period
+    const i = this.i
     let r = NaN
-    if (this.i > 0) {
+    if (i > 0) {
       const d = v - this.prev
-      if (this.i > per) {
+      if (i > per) {
         this.gain *= per - 1
         this.loss *= per - 1
       }
       if (d < 0) this.loss -= d
       else this.gain += d
-      if (this.i >= per) {
+      if (i >= per) {
         this.gain /= per
         this.loss /= per
         const sum = this.gain + this.loss
@@ -80,7 +93,8 @@ class WilderRsi {
       }
     }
     this.prev = v
-    this.i++
+    // Past the seed only `i > per` matters, so the count stops there
+    if (i <= per) this.i = i + 1
     return r
   }
 }
@@ -90,17 +104,20 @@ class WilderRsi {
  * over the last `period` rows, 0 on a flat window. NaN until the window is full.
  */
 class FastK {
-  private readonly hi: RollingExtreme
-  private readonly lo: RollingExtreme
+  private readonly hi: RollingMax
+  private readonly lo: RollingMin
   private n = 0
   constructor(readonly period: number) {
-    this.hi = new RollingExtreme(period, 'max')
-    this.lo = new RollingExtreme(period, 'min')
+    this.hi = new RollingMax(period)
+    this.lo = new RollingMin(period)
   }
   push(h: number, l: number, c: number): number {
     const hh = this.hi.push(h)
     const ll = this.lo.push(l)
-    if (++this.n < this.period) return NaN
+    if (this.n < this.period - 1) {
+      this.n++
+      return NaN
+    }
     const diff = (hh - ll) / 100
     return diff !== 0 ? (c - ll) / diff : 0
   }
@@ -110,6 +127,46 @@ class FastK {
 const zone = (v: number, high: number, low: number) => (v >= high ? 'bearish' : v <= low ? 'bullish' : 'neutral')
 /** Momentum reading: the sign of the value (NaN reads neutral) */
 const sign = (v: number) => (v > 0 ? 'bullish' : v < 0 ? 'bearish' : 'neutral')
+
+/** TA_RSI's stream: the batch loop's arithmetic one row at a time */
+class RsiStream implements Stream {
+  readonly out = nans(1)
+  private prev = NaN
+  private gain = 0
+  private loss = 0
+  private i = 0
+  constructor(private readonly per: number) {}
+  update(x: Float64Array): void {
+    const v = x[0]
+    const per = this.per
+    const i = this.i
+    if (i > per) {
+      const d = v - this.prev
+      let gain = this.gain * (per - 1)
+      let loss = this.loss * (per - 1)
+      if (d < 0) loss -= d
+      else gain += d
+      gain /= per
+      loss /= per
+      this.gain = gain
+      this.loss = loss
+      this.out[0] = isZero(gain + loss) ? 0 : 100 * (gain / (gain + loss))
+    } else {
+      if (i > 0) {
+        const d = v - this.prev
+        if (d < 0) this.loss -= d
+        else this.gain += d
+        if (i === per) {
+          this.gain /= per
+          this.loss /= per
+          this.out[0] = isZero(this.gain + this.loss) ? 0 : 100 * (this.gain / (this.gain + this.loss))
+        }
+      }
+      this.i = i + 1
+    }
+    this.prev = v
+  }
+}
 
 /** Relative Strength Index with Wilder smoothing (TA_RSI). */
 export const rsi: IndicatorDef = {
@@ -129,7 +186,7 @@ export const rsi: IndicatorDef = {
     const x = input.close
     const n = x.length
     const per = p.timePeriod
-    const out = nans(n)
+    const out = output(n, per)
     if (n <= per) return [out]
     let gain = 0
     let loss = 0
@@ -153,43 +210,43 @@ export const rsi: IndicatorDef = {
     }
     return [out]
   },
-  stream(p) {
-    const per = p.timePeriod
-    const out = nans(1)
-    let prev = NaN
-    let gain = 0
-    let loss = 0
-    let i = 0
-    return {
-      out,
-      update(x) {
-        const v = x[0]
-        if (i > 0) {
-          const d = v - prev
-          if (i <= per) {
-            if (d < 0) loss -= d
-            else gain += d
-            if (i === per) {
-              gain /= per
-              loss /= per
-              out[0] = isZero(gain + loss) ? 0 : 100 * (gain / (gain + loss))
-            }
-          } else {
-            gain *= per - 1
-            loss *= per - 1
-            if (d < 0) loss -= d
-            else gain += d
-            gain /= per
-            loss /= per
-            out[0] = isZero(gain + loss) ? 0 : 100 * (gain / (gain + loss))
-          }
-        }
-        prev = v
-        i++
-      },
-    }
-  },
+  stream: (p) => new RsiStream(p.timePeriod),
   reading: (out) => (out[0] >= 70 ? 'bearish' : out[0] <= 30 ? 'bullish' : 'neutral'),
+}
+
+class MacdStream implements Stream {
+  readonly out = nans(3)
+  private readonly fastP: number
+  private readonly slowP: number
+  private readonly lb: number
+  private readonly slow: SeededEma
+  private readonly fast: SeededEma
+  private readonly signal: SeededEma
+  private i = 0
+  constructor(fastPeriod: number, slowPeriod: number, signalPeriod: number) {
+    this.fastP = Math.min(fastPeriod, slowPeriod)
+    this.slowP = Math.max(fastPeriod, slowPeriod)
+    this.lb = this.slowP - 1 + (signalPeriod - 1)
+    this.slow = new SeededEma(this.slowP, perToK(this.slowP))
+    this.fast = new SeededEma(this.fastP, perToK(this.fastP))
+    this.signal = new SeededEma(signalPeriod, perToK(signalPeriod))
+  }
+  update(x: Float64Array): void {
+    const i = this.i
+    const sv = this.slow.push(x[0])
+    const fv = i >= this.slowP - this.fastP ? this.fast.push(x[0]) : NaN
+    if (i >= this.slowP - 1) {
+      const mv = fv - sv
+      const gv = this.signal.push(mv)
+      if (i >= this.lb) {
+        this.out[0] = mv
+        this.out[1] = gv
+        this.out[2] = mv - gv
+      }
+    }
+    // Every threshold above is at most lb, so the count stops there
+    if (i < this.lb) this.i = i + 1
+  }
 }
 
 /** Moving Average Convergence/Divergence (TA_MACD). */
@@ -218,9 +275,9 @@ export const macd: IndicatorDef = {
     const fastP = Math.min(p.fastPeriod, p.slowPeriod)
     const slowP = Math.max(p.fastPeriod, p.slowPeriod)
     const lb = slowP - 1 + (p.signalPeriod - 1)
-    const m = nans(n)
-    const s = nans(n)
-    const h = nans(n)
+    const m = output(n, lb)
+    const s = output(n, lb)
+    const h = output(n, lb)
     const slow = new SeededEma(slowP, perToK(slowP))
     const fast = new SeededEma(fastP, perToK(fastP))
     const signal = new SeededEma(p.signalPeriod, perToK(p.signalPeriod))
@@ -239,34 +296,38 @@ export const macd: IndicatorDef = {
     }
     return [m, s, h]
   },
-  stream(p) {
-    const fastP = Math.min(p.fastPeriod, p.slowPeriod)
-    const slowP = Math.max(p.fastPeriod, p.slowPeriod)
-    const lb = slowP - 1 + (p.signalPeriod - 1)
-    const slow = new SeededEma(slowP, perToK(slowP))
-    const fast = new SeededEma(fastP, perToK(fastP))
-    const signal = new SeededEma(p.signalPeriod, perToK(p.signalPeriod))
-    const out = nans(3)
-    let i = 0
-    return {
-      out,
-      update(x) {
-        const sv = slow.push(x[0])
-        const fv = i >= slowP - fastP ? fast.push(x[0]) : NaN
-        if (i >= slowP - 1) {
-          const mv = fv - sv
-          const gv = signal.push(mv)
-          if (i >= lb) {
-            out[0] = mv
-            out[1] = gv
-            out[2] = mv - gv
-          }
-        }
-        i++
-      },
-    }
-  },
+  stream: (p) => new MacdStream(p.fastPeriod, p.slowPeriod, p.signalPeriod),
   reading: (out) => sign(out[2]),
+}
+
+/** Slow stochastic's stream: raw %K from rolling extremes, then the two SMAs */
+class StochStream implements Stream {
+  readonly out = nans(2)
+  private readonly raw: FastK
+  private readonly smaK: RunningSma
+  private readonly smaD: RunningSma
+  private readonly lb: number
+  private i = 0
+  constructor(fastKPeriod: number, slowKPeriod: number, slowDPeriod: number) {
+    this.lb = fastKPeriod - 1 + (slowKPeriod - 1) + (slowDPeriod - 1)
+    this.raw = new FastK(fastKPeriod)
+    this.smaK = new RunningSma(slowKPeriod)
+    this.smaD = new RunningSma(slowDPeriod)
+  }
+  update(x: Float64Array): void {
+    const k = this.raw.push(x[0], x[1], x[2])
+    if (k === k) {
+      const sk = this.smaK.push(k)
+      if (sk === sk) {
+        const sd = this.smaD.push(sk)
+        if (this.i >= this.lb) {
+          this.out[0] = sk
+          this.out[1] = sd
+        }
+      }
+    }
+    if (this.i < this.lb) this.i++
+  }
 }
 
 /** Slow stochastic (TA_STOCH with SMA smoothing). */
@@ -291,51 +352,64 @@ export const stoch: IndicatorDef = {
   batch(input, p) {
     const { high, low, close } = input
     const n = close.length
-    const lb = p.fastKPeriod - 1 + (p.slowKPeriod - 1) + (p.slowDPeriod - 1)
-    const outK = nans(n)
-    const outD = nans(n)
-    const raw = new FastK(p.fastKPeriod)
+    const kp = p.fastKPeriod
+    const lb = kp - 1 + (p.slowKPeriod - 1) + (p.slowDPeriod - 1)
+    const outK = output(n, lb)
+    const outD = output(n, lb)
     const smaK = new RunningSma(p.slowKPeriod)
     const smaD = new RunningSma(p.slowDPeriod)
+    const hi = new ScanMax(high, kp)
+    const lo = new ScanMin(low, kp)
     for (let i = 0; i < n; i++) {
-      const k = raw.push(high[i], low[i], close[i])
-      if (Number.isNaN(k)) continue
-      const sk = smaK.push(k)
-      if (Number.isNaN(sk)) continue
-      const sd = smaD.push(sk)
+      const hh = hi.at(i)
+      const ll = lo.at(i)
+      if (i < kp - 1) continue
+      const diff = (hh - ll) / 100
+      const k = diff !== 0 ? (close[i] - ll) / diff : 0
+      // A row where the chain has no value yet keeps NaN in both outputs
+      let vk = NaN
+      let vd = NaN
+      if (k === k) {
+        const sk = smaK.push(k)
+        if (sk === sk) {
+          vk = sk
+          vd = smaD.push(sk)
+        }
+      }
       if (i >= lb) {
-        outK[i] = sk
-        outD[i] = sd
+        outK[i] = vk
+        outD[i] = vd
       }
     }
     return [outK, outD]
   },
-  stream(p) {
-    const lb = p.fastKPeriod - 1 + (p.slowKPeriod - 1) + (p.slowDPeriod - 1)
-    const raw = new FastK(p.fastKPeriod)
-    const smaK = new RunningSma(p.slowKPeriod)
-    const smaD = new RunningSma(p.slowDPeriod)
-    const out = nans(2)
-    let i = 0
-    return {
-      out,
-      update(x) {
-        const k = raw.push(x[0], x[1], x[2])
-        if (!Number.isNaN(k)) {
-          const sk = smaK.push(k)
-          if (!Number.isNaN(sk)) {
-            const sd = smaD.push(sk)
-            if (i >= lb) {
-              out[0] = sk
-              out[1] = sd
-            }
-          }
-        }
-        i++
-      },
-    }
-  },
+  stream: (p) => new StochStream(p.fastKPeriod, p.slowKPeriod, p.slowDPeriod),
   reading: (out) => zone(out[0], 80, 20),
+}
+
+/** Fast stochastic's stream */
+class StochfStream implements Stream {
+  readonly out = nans(2)
+  private readonly raw: FastK
+  private readonly smaD: RunningSma
+  private readonly lb: number
+  private i = 0
+  constructor(fastKPeriod: number, fastDPeriod: number) {
+    this.lb = fastKPeriod - 1 + (fastDPeriod - 1)
+    this.raw = new FastK(fastKPeriod)
+    this.smaD = new RunningSma(fastDPeriod)
+  }
+  update(x: Float64Array): void {
+    const k = this.raw.push(x[0], x[1], x[2])
+    if (k === k) {
+      const d = this.smaD.push(k)
+      if (this.i >= this.lb) {
+        this.out[0] = k
+        this.out[1] = d
+      }
+    }
+    if (this.i < this.lb) this.i++
+  }
 }
 
 /** Fast stochastic (TA_STOCHF with SMA smoothing). */
@@ -359,44 +433,64 @@ export const stochf: IndicatorDef = {
   batch(input, p) {
     const { high, low, close } = input
     const n = close.length
-    const lb = p.fastKPeriod - 1 + (p.fastDPeriod - 1)
-    const outK = nans(n)
-    const outD = nans(n)
-    const raw = new FastK(p.fastKPeriod)
+    const kp = p.fastKPeriod
+    const lb = kp - 1 + (p.fastDPeriod - 1)
+    const outK = output(n, lb)
+    const outD = output(n, lb)
     const smaD = new RunningSma(p.fastDPeriod)
+    const hi = new ScanMax(high, kp)
+    const lo = new ScanMin(low, kp)
     for (let i = 0; i < n; i++) {
-      const k = raw.push(high[i], low[i], close[i])
-      if (Number.isNaN(k)) continue
-      const d = smaD.push(k)
+      const hh = hi.at(i)
+      const ll = lo.at(i)
+      if (i < kp - 1) continue
+      const diff = (hh - ll) / 100
+      const k = diff !== 0 ? (close[i] - ll) / diff : 0
+      let vk = NaN
+      let vd = NaN
+      if (k === k) {
+        vk = k
+        vd = smaD.push(k)
+      }
       if (i >= lb) {
-        outK[i] = k
-        outD[i] = d
+        outK[i] = vk
+        outD[i] = vd
       }
     }
     return [outK, outD]
   },
-  stream(p) {
-    const lb = p.fastKPeriod - 1 + (p.fastDPeriod - 1)
-    const raw = new FastK(p.fastKPeriod)
-    const smaD = new RunningSma(p.fastDPeriod)
-    const out = nans(2)
-    let i = 0
-    return {
-      out,
-      update(x) {
-        const k = raw.push(x[0], x[1], x[2])
-        if (!Number.isNaN(k)) {
-          const d = smaD.push(k)
-          if (i >= lb) {
-            out[0] = k
-            out[1] = d
-          }
-        }
-        i++
-      },
-    }
-  },
+  stream: (p) => new StochfStream(p.fastKPeriod, p.fastDPeriod),
   reading: (out) => zone(out[0], 80, 20),
+}
+
+/** Stochastic RSI's stream */
+class StochRsiStream implements Stream {
+  readonly out = nans(2)
+  private readonly r: WilderRsi
+  private readonly raw: FastK
+  private readonly smaD: RunningSma
+  private readonly lb: number
+  private i = 0
+  constructor(timePeriod: number, fastKPeriod: number, fastDPeriod: number) {
+    this.lb = timePeriod + fastKPeriod - 1 + (fastDPeriod - 1)
+    this.r = new WilderRsi(timePeriod)
+    this.raw = new FastK(fastKPeriod)
+    this.smaD = new RunningSma(fastDPeriod)
+  }
+  update(x: Float64Array): void {
+    const v = this.r.push(x[0])
+    if (v === v) {
+      const k = this.raw.push(v, v, v)
+      if (k === k) {
+        const d = this.smaD.push(k)
+        if (this.i >= this.lb) {
+          this.out[0] = k
+          this.out[1] = d
+        }
+      }
+    }
+    if (this.i < this.lb) this.i++
+  }
 }
 
 /** Stochastic RSI (TA_STOCHRSI with SMA smoothing). */
@@ -422,50 +516,59 @@ export const stochrsi: IndicatorDef = {
     const x = input.close
     const n = x.length
     const lb = p.timePeriod + p.fastKPeriod - 1 + (p.fastDPeriod - 1)
-    const outK = nans(n)
-    const outD = nans(n)
+    const outK = output(n, lb)
+    const outD = output(n, lb)
     const r = new WilderRsi(p.timePeriod)
     const raw = new FastK(p.fastKPeriod)
     const smaD = new RunningSma(p.fastDPeriod)
     for (let i = 0; i < n; i++) {
       const v = r.push(x[i])
-      if (Number.isNaN(v)) continue
-      const k = raw.push(v, v, v)
-      if (Number.isNaN(k)) continue
-      const d = smaD.push(k)
+      let vk = NaN
+      let vd = NaN
+      if (v === v) {
+        const k = raw.push(v, v, v)
+        if (k === k) {
+          vk = k
+          vd = smaD.push(k)
+        }
+      }
       if (i >= lb) {
-        outK[i] = k
-        outD[i] = d
+        outK[i] = vk
+        outD[i] = vd
       }
     }
     return [outK, outD]
   },
-  stream(p) {
-    const lb = p.timePeriod + p.fastKPeriod - 1 + (p.fastDPeriod - 1)
-    const r = new WilderRsi(p.timePeriod)
-    const raw = new FastK(p.fastKPeriod)
-    const smaD = new RunningSma(p.fastDPeriod)
-    const out = nans(2)
-    let i = 0
-    return {
-      out,
-      update(x) {
-        const v = r.push(x[0])
-        if (!Number.isNaN(v)) {
-          const k = raw.push(v, v, v)
-          if (!Number.isNaN(k)) {
-            const d = smaD.push(k)
-            if (i >= lb) {
-              out[0] = k
-              out[1] = d
-            }
-          }
-        }
-        i++
-      },
-    }
-  },
+  stream: (p) => new StochRsiStream(p.timePeriod, p.fastKPeriod, p.fastDPeriod),
   reading: (out) => zone(out[0], 80, 20),
+}
+
+/** CCI's stream: the same slot-ordered circular buffer as the batch loop */
+class CciStream implements Stream {
+  readonly out = nans(1)
+  private readonly buf: Float64Array
+  private slot = 0
+  private seen = 0
+  constructor(private readonly per: number) {
+    this.buf = new Float64Array(per)
+  }
+  update(x: Float64Array): void {
+    const per = this.per
+    const buf = this.buf
+    const last = (x[0] + x[1] + x[2]) / 3
+    buf[this.slot] = last
+    this.slot = this.slot === per - 1 ? 0 : this.slot + 1
+    if (this.seen < per) this.seen++
+    if (this.seen === per) {
+      let avg = 0
+      for (let j = 0; j < per; j++) avg += buf[j]
+      avg /= per
+      let dev = 0
+      for (let j = 0; j < per; j++) dev += Math.abs(buf[j] - avg)
+      const d = last - avg
+      this.out[0] = d !== 0 && dev !== 0 ? d / (0.015 * (dev / per)) : 0
+    }
+  }
 }
 
 /** Commodity Channel Index (TA_CCI). */
@@ -487,12 +590,13 @@ export const cci: IndicatorDef = {
     const { high, low, close } = input
     const n = close.length
     const per = p.timePeriod
-    const out = nans(n)
+    const out = output(n, per - 1)
     // Slot i % per, as TA-Lib's circular buffer: the sums below add the slots in this order, not by age
     const buf = new Float64Array(per)
-    for (let i = 0; i < n; i++) {
+    for (let i = 0, slot = 0; i < n; i++) {
       const last = (high[i] + low[i] + close[i]) / 3
-      buf[i % per] = last
+      buf[slot] = last
+      slot = slot === per - 1 ? 0 : slot + 1
       if (i < per - 1) continue
       let avg = 0
       for (let j = 0; j < per; j++) avg += buf[j]
@@ -504,42 +608,46 @@ export const cci: IndicatorDef = {
     }
     return [out]
   },
-  stream(p) {
-    const per = p.timePeriod
-    const buf = new Float64Array(per)
-    const out = nans(1)
-    let slot = 0
-    let seen = 0
-    return {
-      out,
-      update(x) {
-        const last = (x[0] + x[1] + x[2]) / 3
-        buf[slot] = last
-        slot = slot === per - 1 ? 0 : slot + 1
-        if (seen < per) seen++
-        if (seen === per) {
-          let avg = 0
-          for (let j = 0; j < per; j++) avg += buf[j]
-          avg /= per
-          let dev = 0
-          for (let j = 0; j < per; j++) dev += Math.abs(buf[j] - avg)
-          const d = last - avg
-          out[0] = d !== 0 && dev !== 0 ? d / (0.015 * (dev / per)) : 0
-        }
-      },
-    }
-  },
+  stream: (p) => new CciStream(p.timePeriod),
   reading: (out) => zone(out[0], 100, -100),
 }
 
+/** Which of the TA_ROC family a `lagged` definition computes */
+const ROC = 0
+const ROCP = 1
+const MOM = 2
+type Lag = typeof ROC | typeof ROCP | typeof MOM
+
+/** Stream of the TA_ROC family: the close `per` rows back comes from a ring of the last `per` closes */
+class LaggedStream implements Stream {
+  readonly out = nans(1)
+  private readonly buf: Float64Array
+  private head = 0
+  private count = 0
+  constructor(
+    private readonly per: number,
+    private readonly kind: Lag,
+  ) {
+    this.buf = new Float64Array(per)
+  }
+  update(x: Float64Array): void {
+    const now = x[0]
+    const head = this.head
+    let then = NaN
+    if (this.count === this.per) then = this.buf[head]
+    else this.count++
+    this.buf[head] = now
+    this.head = head + 1 === this.per ? 0 : head + 1
+    if (then !== then) return
+    const kind = this.kind
+    if (kind === ROC) this.out[0] = then !== 0 ? (now / then - 1) * 100 : 0
+    else if (kind === ROCP) this.out[0] = then !== 0 ? (now - then) / then : 0
+    else this.out[0] = now - then
+  }
+}
+
 /** Builds the TA_ROC / TA_ROCP / TA_MOM family: f(today, value `timePeriod` rows back). */
-function lagged(
-  id: string,
-  name: string,
-  talib: string,
-  notes: string,
-  f: (now: number, then: number) => number,
-): IndicatorDef {
+function lagged(id: string, name: string, talib: string, notes: string, kind: Lag): IndicatorDef {
   return {
     id,
     name,
@@ -555,22 +663,24 @@ function lagged(
       const x = input.close
       const n = x.length
       const per = p.timePeriod
-      const out = nans(n)
-      for (let i = per; i < n; i++) out[i] = f(x[i], x[i - per])
+      const out = output(n, per)
+      // One loop per formula, so no row pays for a call or a branch on the kind
+      if (kind === ROC) {
+        for (let i = per; i < n; i++) {
+          const then = x[i - per]
+          out[i] = then !== 0 ? (x[i] / then - 1) * 100 : 0
+        }
+      } else if (kind === ROCP) {
+        for (let i = per; i < n; i++) {
+          const then = x[i - per]
+          out[i] = then !== 0 ? (x[i] - then) / then : 0
+        }
+      } else {
+        for (let i = per; i < n; i++) out[i] = x[i] - x[i - per]
+      }
       return [out]
     },
-    stream(p) {
-      const ring = new Ring(p.timePeriod)
-      const out = nans(1)
-      return {
-        out,
-        update(x) {
-          // The value that falls out of a `timePeriod` ring is the one `timePeriod` rows back
-          const then = ring.push(x[0])
-          if (!Number.isNaN(then)) out[0] = f(x[0], then)
-        },
-      }
-    },
+    stream: (p) => new LaggedStream(p.timePeriod, kind),
     reading: (out) => sign(out[0]),
   }
 }
@@ -581,7 +691,7 @@ export const roc = lagged(
   'Rate of Change',
   'TA_ROC',
   'ROC = (close/close[n ago] - 1) * 100, 0 when the earlier close is 0, as TA-Lib.',
-  (now, then) => (then !== 0 ? (now / then - 1) * 100 : 0),
+  ROC,
 )
 
 /** Rate of change as a fraction (TA_ROCP). */
@@ -590,17 +700,31 @@ export const rocp = lagged(
   'Rate of Change Percentage',
   'TA_ROCP',
   'ROCP = (close - close[n ago])/close[n ago] as a fraction (not x100), 0 when the earlier close is 0, as TA-Lib.',
-  (now, then) => (then !== 0 ? (now - then) / then : 0),
+  ROCP,
 )
 
 /** Momentum (TA_MOM). */
-export const mom = lagged(
-  'mom',
-  'Momentum',
-  'TA_MOM',
-  'MOM = close - close[n ago], as TA-Lib.',
-  (now, then) => now - then,
-)
+export const mom = lagged('mom', 'Momentum', 'TA_MOM', 'MOM = close - close[n ago], as TA-Lib.', MOM)
+
+/** Williams %R's stream */
+class WillrStream implements Stream {
+  readonly out = nans(1)
+  private readonly hi: RollingMax
+  private readonly lo: RollingMin
+  private i = 0
+  constructor(private readonly per: number) {
+    this.hi = new RollingMax(per)
+    this.lo = new RollingMin(per)
+  }
+  update(x: Float64Array): void {
+    const hh = this.hi.push(x[0])
+    const ll = this.lo.push(x[1])
+    if (this.i >= this.per - 1) {
+      const diff = (hh - ll) / -100
+      this.out[0] = diff !== 0 ? (hh - x[2]) / diff : 0
+    } else this.i++
+  }
+}
 
 /** Williams %R (TA_WILLR). */
 export const willr: IndicatorDef = {
@@ -620,47 +744,46 @@ export const willr: IndicatorDef = {
     const { high, low, close } = input
     const n = close.length
     const per = p.timePeriod
-    const out = nans(n)
-    const hi = new RollingExtreme(per, 'max')
-    const lo = new RollingExtreme(per, 'min')
+    const out = output(n, per - 1)
+    const hi = new ScanMax(high, per)
+    const lo = new ScanMin(low, per)
     for (let i = 0; i < n; i++) {
-      const hh = hi.push(high[i])
-      const ll = lo.push(low[i])
+      const hh = hi.at(i)
+      const ll = lo.at(i)
       if (i < per - 1) continue
       const diff = (hh - ll) / -100
       out[i] = diff !== 0 ? (hh - close[i]) / diff : 0
     }
     return [out]
   },
-  stream(p) {
-    const per = p.timePeriod
-    const hi = new RollingExtreme(per, 'max')
-    const lo = new RollingExtreme(per, 'min')
-    const out = nans(1)
-    let i = 0
-    return {
-      out,
-      update(x) {
-        const hh = hi.push(x[0])
-        const ll = lo.push(x[1])
-        if (i >= per - 1) {
-          const diff = (hh - ll) / -100
-          out[0] = diff !== 0 ? (hh - x[2]) / diff : 0
-        } else i++
-      },
-    }
-  },
+  stream: (p) => new WillrStream(p.timePeriod),
   reading: (out) => zone(out[0], -20, -80),
 }
 
+/** TA_APO's or, with `ppo`, TA_PPO's stream */
+class PriceOscillatorStream implements Stream {
+  readonly out = nans(1)
+  private readonly fast: RunningSma
+  private readonly slow: RunningSma
+  constructor(
+    fastPeriod: number,
+    slowPeriod: number,
+    private readonly ppo: boolean,
+  ) {
+    this.fast = new RunningSma(Math.min(fastPeriod, slowPeriod))
+    this.slow = new RunningSma(Math.max(fastPeriod, slowPeriod))
+  }
+  update(x: Float64Array): void {
+    const fv = this.fast.push(x[0])
+    const sv = this.slow.push(x[0])
+    if (sv !== sv) return
+    if (this.ppo) this.out[0] = isZero(sv) ? 0 : ((fv - sv) / sv) * 100
+    else this.out[0] = fv - sv
+  }
+}
+
 /** Builds TA_APO / TA_PPO: fast SMA against slow SMA (TA_INT_PO). */
-function priceOscillator(
-  id: string,
-  name: string,
-  talib: string,
-  notes: string,
-  f: (fast: number, slow: number) => number,
-): IndicatorDef {
+function priceOscillator(id: string, name: string, talib: string, notes: string, ppo: boolean): IndicatorDef {
   return {
     id,
     name,
@@ -675,29 +798,30 @@ function priceOscillator(
     batch(input, p) {
       const x = input.close
       const n = x.length
-      const out = nans(n)
-      const fast = new RunningSma(Math.min(p.fastPeriod, p.slowPeriod))
-      const slow = new RunningSma(Math.max(p.fastPeriod, p.slowPeriod))
+      const fastP = Math.min(p.fastPeriod, p.slowPeriod)
+      const slowP = Math.max(p.fastPeriod, p.slowPeriod)
+      const out = output(n, slowP - 1)
+      // TA_INT_SMA's running totals of both windows, read straight from the input: add the new close, emit the
+      // mean once the window is full, then drop the window's oldest close
+      let fastTotal = 0
+      let slowTotal = 0
       for (let i = 0; i < n; i++) {
-        const fv = fast.push(x[i])
-        const sv = slow.push(x[i])
-        if (!Number.isNaN(sv)) out[i] = f(fv, sv)
+        const v = x[i]
+        fastTotal += v
+        slowTotal += v
+        let fv = NaN
+        if (i >= fastP - 1) {
+          fv = fastTotal / fastP
+          fastTotal -= x[i - fastP + 1]
+        }
+        if (i < slowP - 1) continue
+        const sv = slowTotal / slowP
+        slowTotal -= x[i - slowP + 1]
+        out[i] = sv !== sv ? NaN : ppo ? (isZero(sv) ? 0 : ((fv - sv) / sv) * 100) : fv - sv
       }
       return [out]
     },
-    stream(p) {
-      const fast = new RunningSma(Math.min(p.fastPeriod, p.slowPeriod))
-      const slow = new RunningSma(Math.max(p.fastPeriod, p.slowPeriod))
-      const out = nans(1)
-      return {
-        out,
-        update(x) {
-          const fv = fast.push(x[0])
-          const sv = slow.push(x[0])
-          if (!Number.isNaN(sv)) out[0] = f(fv, sv)
-        },
-      }
-    },
+    stream: (p) => new PriceOscillatorStream(p.fastPeriod, p.slowPeriod, ppo),
     reading: (out) => sign(out[0]),
   }
 }
@@ -709,7 +833,7 @@ export const apo = priceOscillator(
   'TA_APO',
   'APO = SMA(fast) - SMA(slow) of close, periods swapped if fast > slow, as TA-Lib. Only the default MA type ' +
     '(SMA) of optInMAType is supported.',
-  (fast, slow) => fast - slow,
+  false,
 )
 
 /** Percentage price oscillator (TA_PPO). */
@@ -719,8 +843,34 @@ export const ppo = priceOscillator(
   'TA_PPO',
   'PPO = (SMA(fast) - SMA(slow))/SMA(slow) * 100 of close, 0 when the slow SMA is zero, periods swapped if ' +
     'fast > slow, as TA-Lib (no signal line). Only the default MA type (SMA) of optInMAType is supported.',
-  (fast, slow) => (isZero(slow) ? 0 : ((fast - slow) / slow) * 100),
+  true,
 )
+
+/** TRIX's stream */
+class TrixStream implements Stream {
+  readonly out = nans(1)
+  private readonly e1: SeededEma
+  private readonly e2: SeededEma
+  private readonly e3: SeededEma
+  private prev = NaN
+  constructor(per: number) {
+    const k = perToK(per)
+    this.e1 = new SeededEma(per, k)
+    this.e2 = new SeededEma(per, k)
+    this.e3 = new SeededEma(per, k)
+  }
+  update(x: Float64Array): void {
+    const a = this.e1.push(x[0])
+    if (a !== a) return
+    const b = this.e2.push(a)
+    if (b !== b) return
+    const c = this.e3.push(b)
+    if (c !== c) return
+    const prev = this.prev
+    if (prev === prev) this.out[0] = prev !== 0 ? (c / prev - 1) * 100 : 0
+    this.prev = c
+  }
+}
 
 /** TRIX: 1-row rate of change of a triple EMA (TA_TRIX). */
 export const trix: IndicatorDef = {
@@ -740,46 +890,72 @@ export const trix: IndicatorDef = {
   batch(input, p) {
     const x = input.close
     const n = x.length
-    const out = nans(n)
+    const lb = 3 * (p.timePeriod - 1) + 1
+    const out = output(n, lb)
     const k = perToK(p.timePeriod)
     const e1 = new SeededEma(p.timePeriod, k)
     const e2 = new SeededEma(p.timePeriod, k)
     const e3 = new SeededEma(p.timePeriod, k)
     let prev = NaN
     for (let i = 0; i < n; i++) {
+      let v = NaN
       const a = e1.push(x[i])
-      if (Number.isNaN(a)) continue
-      const b = e2.push(a)
-      if (Number.isNaN(b)) continue
-      const c = e3.push(b)
-      if (Number.isNaN(c)) continue
-      if (!Number.isNaN(prev)) out[i] = prev !== 0 ? (c / prev - 1) * 100 : 0
-      prev = c
+      if (a === a) {
+        const b = e2.push(a)
+        if (b === b) {
+          const c = e3.push(b)
+          if (c === c) {
+            if (prev === prev) v = prev !== 0 ? (c / prev - 1) * 100 : 0
+            prev = c
+          }
+        }
+      }
+      if (i >= lb) out[i] = v
     }
     return [out]
   },
-  stream(p) {
-    const k = perToK(p.timePeriod)
-    const e1 = new SeededEma(p.timePeriod, k)
-    const e2 = new SeededEma(p.timePeriod, k)
-    const e3 = new SeededEma(p.timePeriod, k)
-    const out = nans(1)
-    let prev = NaN
-    return {
-      out,
-      update(x) {
-        const a = e1.push(x[0])
-        if (Number.isNaN(a)) return
-        const b = e2.push(a)
-        if (Number.isNaN(b)) return
-        const c = e3.push(b)
-        if (Number.isNaN(c)) return
-        if (!Number.isNaN(prev)) out[0] = prev !== 0 ? (c / prev - 1) * 100 : 0
-        prev = c
-      },
-    }
-  },
+  stream: (p) => new TrixStream(p.timePeriod),
   reading: (out) => sign(out[0]),
+}
+
+/** TA_CMO's stream: TA_RSI's smoothing with CMO's output */
+class CmoStream implements Stream {
+  readonly out = nans(1)
+  private prev = NaN
+  private gain = 0
+  private loss = 0
+  private i = 0
+  constructor(private readonly per: number) {}
+  update(x: Float64Array): void {
+    const v = x[0]
+    const per = this.per
+    const i = this.i
+    if (i > per) {
+      const d = v - this.prev
+      let gain = this.gain * (per - 1)
+      let loss = this.loss * (per - 1)
+      if (d < 0) loss -= d
+      else gain += d
+      gain /= per
+      loss /= per
+      this.gain = gain
+      this.loss = loss
+      this.out[0] = isZero(gain + loss) ? 0 : 100 * ((gain - loss) / (gain + loss))
+    } else {
+      if (i > 0) {
+        const d = v - this.prev
+        if (d < 0) this.loss -= d
+        else this.gain += d
+        if (i === per) {
+          this.gain /= per
+          this.loss /= per
+          this.out[0] = isZero(this.gain + this.loss) ? 0 : 100 * ((this.gain - this.loss) / (this.gain + this.loss))
+        }
+      }
+      this.i = i + 1
+    }
+    this.prev = v
+  }
 }
 
 /** Chande Momentum Oscillator (TA_CMO). */
@@ -800,7 +976,7 @@ export const cmo: IndicatorDef = {
     const x = input.close
     const n = x.length
     const per = p.timePeriod
-    const out = nans(n)
+    const out = output(n, per)
     if (n <= per) return [out]
     let gain = 0
     let loss = 0
@@ -824,43 +1000,54 @@ export const cmo: IndicatorDef = {
     }
     return [out]
   },
-  stream(p) {
-    const per = p.timePeriod
-    const out = nans(1)
-    let prev = NaN
-    let gain = 0
-    let loss = 0
-    let i = 0
-    return {
-      out,
-      update(x) {
-        const v = x[0]
-        if (i > 0) {
-          const d = v - prev
-          if (i <= per) {
-            if (d < 0) loss -= d
-            else gain += d
-            if (i === per) {
-              gain /= per
-              loss /= per
-              out[0] = isZero(gain + loss) ? 0 : 100 * ((gain - loss) / (gain + loss))
-            }
-          } else {
-            gain *= per - 1
-            loss *= per - 1
-            if (d < 0) loss -= d
-            else gain += d
-            gain /= per
-            loss /= per
-            out[0] = isZero(gain + loss) ? 0 : 100 * ((gain - loss) / (gain + loss))
-          }
-        }
-        prev = v
-        if (i <= per) i++
-      },
-    }
-  },
+  stream: (p) => new CmoStream(p.timePeriod),
   reading: (out) => zone(out[0], 50, -50),
+}
+
+/** TA_MFI's stream */
+class MfiStream implements Stream {
+  readonly out = nans(1)
+  private readonly posBuf: Float64Array
+  private readonly negBuf: Float64Array
+  private pos = 0
+  private neg = 0
+  private prev = NaN
+  private slot = 0
+  private i = 0
+  constructor(private readonly per: number) {
+    this.posBuf = new Float64Array(per)
+    this.negBuf = new Float64Array(per)
+  }
+  update(x: Float64Array): void {
+    const per = this.per
+    const i = this.i
+    const tp = (x[0] + x[1] + x[2]) / 3
+    if (i > 0) {
+      const slot = this.slot
+      if (i > per) {
+        this.pos -= this.posBuf[slot]
+        this.neg -= this.negBuf[slot]
+      }
+      const d = tp - this.prev
+      const flow = tp * x[3]
+      if (d < 0) {
+        this.negBuf[slot] = flow
+        this.neg += flow
+        this.posBuf[slot] = 0
+      } else if (d > 0) {
+        this.posBuf[slot] = flow
+        this.pos += flow
+        this.negBuf[slot] = 0
+      } else {
+        this.posBuf[slot] = 0
+        this.negBuf[slot] = 0
+      }
+      this.slot = slot === per - 1 ? 0 : slot + 1
+      if (i >= per) this.out[0] = this.pos + this.neg < 1 ? 0 : 100 * (this.pos / (this.pos + this.neg))
+    }
+    this.prev = tp
+    if (i <= per) this.i = i + 1
+  }
 }
 
 /** Money Flow Index (TA_MFI). */
@@ -881,15 +1068,15 @@ export const mfi: IndicatorDef = {
     const { high, low, close, volume } = input
     const n = close.length
     const per = p.timePeriod
-    const out = nans(n)
+    const out = output(n, per)
     if (n <= per) return [out]
     const posBuf = new Float64Array(per)
     const negBuf = new Float64Array(per)
     let pos = 0
     let neg = 0
     let prev = (high[0] + low[0] + close[0]) / 3
-    for (let i = 1; i < n; i++) {
-      const slot = (i - 1) % per
+    // Row i uses slot (i - 1) % per
+    for (let i = 1, slot = 0; i < n; i++) {
       // Drop the flow leaving the window before adding the new one, in TA-Lib's order
       if (i > per) {
         pos -= posBuf[slot]
@@ -911,52 +1098,94 @@ export const mfi: IndicatorDef = {
         posBuf[slot] = 0
         negBuf[slot] = 0
       }
+      slot = slot === per - 1 ? 0 : slot + 1
       if (i >= per) out[i] = pos + neg < 1 ? 0 : 100 * (pos / (pos + neg))
     }
     return [out]
   },
-  stream(p) {
-    const per = p.timePeriod
-    const posBuf = new Float64Array(per)
-    const negBuf = new Float64Array(per)
-    const out = nans(1)
-    let pos = 0
-    let neg = 0
-    let prev = NaN
-    let slot = 0
-    let i = 0
-    return {
-      out,
-      update(x) {
-        const tp = (x[0] + x[1] + x[2]) / 3
-        if (i > 0) {
-          if (i > per) {
-            pos -= posBuf[slot]
-            neg -= negBuf[slot]
-          }
-          const d = tp - prev
-          const flow = tp * x[3]
-          if (d < 0) {
-            negBuf[slot] = flow
-            neg += flow
-            posBuf[slot] = 0
-          } else if (d > 0) {
-            posBuf[slot] = flow
-            pos += flow
-            negBuf[slot] = 0
-          } else {
-            posBuf[slot] = 0
-            negBuf[slot] = 0
-          }
-          slot = slot === per - 1 ? 0 : slot + 1
-          if (i >= per) out[0] = pos + neg < 1 ? 0 : 100 * (pos / (pos + neg))
-        }
-        prev = tp
-        if (i <= per) i++
-      },
-    }
-  },
+  stream: (p) => new MfiStream(p.timePeriod),
   reading: (out) => zone(out[0], 80, 20),
+}
+
+/** The three ULTOSC periods in TA-Lib's order, shortest first */
+const ultoscPeriods = (p: Readonly<Record<string, number>>) =>
+  [p.timePeriod1, p.timePeriod2, p.timePeriod3].sort((a, b) => a - b)
+
+/** TA_ULTOSC's stream: buying pressure and true range of the last p3 rows in power-of-two rings */
+class UltoscStream implements Stream {
+  readonly out = nans(1)
+  private readonly p1: number
+  private readonly p2: number
+  private readonly p3: number
+  private readonly bpRing: Float64Array
+  private readonly trRing: Float64Array
+  private readonly mask: number
+  private a1 = 0
+  private a2 = 0
+  private a3 = 0
+  private b1 = 0
+  private b2 = 0
+  private b3 = 0
+  private prev = NaN
+  private i = 0
+  /** Ring position of the newest row */
+  private t = 0
+  constructor(periods: number[]) {
+    this.p1 = periods[0]
+    this.p2 = periods[1]
+    this.p3 = periods[2]
+    const cap = pow2(this.p3)
+    this.bpRing = new Float64Array(cap)
+    this.trRing = new Float64Array(cap)
+    this.mask = cap - 1
+  }
+  update(x: Float64Array): void {
+    const h = x[0]
+    const l = x[1]
+    const c = x[2]
+    const i = this.i
+    if (i > 0) {
+      const { p1, p2, p3, mask } = this
+      const prev = this.prev
+      const tl = l < prev ? l : prev
+      const bp = c - tl
+      let r = h - l
+      let t = Math.abs(prev - h)
+      if (t > r) r = t
+      t = Math.abs(prev - l)
+      if (t > r) r = t
+      const at = (this.t + 1) & mask
+      this.t = at
+      this.bpRing[at] = bp
+      this.trRing[at] = r
+      if (i > p3 - p1) {
+        this.a1 += bp
+        this.b1 += r
+      }
+      if (i > p3 - p2) {
+        this.a2 += bp
+        this.b2 += r
+      }
+      this.a3 += bp
+      this.b3 += r
+      if (i >= p3) {
+        let o = 0
+        if (!isZero(this.b1)) o += 4 * (this.a1 / this.b1)
+        if (!isZero(this.b2)) o += 2 * (this.a2 / this.b2)
+        if (!isZero(this.b3)) o += this.a3 / this.b3
+        // The oldest row of each window leaves it: p - 1 rows before the newest
+        this.a1 -= this.bpRing[(at - p1 + 1) & mask]
+        this.b1 -= this.trRing[(at - p1 + 1) & mask]
+        this.a2 -= this.bpRing[(at - p2 + 1) & mask]
+        this.b2 -= this.trRing[(at - p2 + 1) & mask]
+        this.a3 -= this.bpRing[(at - p3 + 1) & mask]
+        this.b3 -= this.trRing[(at - p3 + 1) & mask]
+        this.out[0] = 100 * (o / 7)
+      }
+    }
+    this.prev = c
+    if (i < this.p3) this.i = i + 1
+  }
 }
 
 /** Ultimate Oscillator (TA_ULTOSC). */
@@ -981,22 +1210,14 @@ export const ultosc: IndicatorDef = {
   batch(input, p) {
     const { high, low, close } = input
     const n = close.length
-    const [p1, p2, p3] = [p.timePeriod1, p.timePeriod2, p.timePeriod3].sort((a, b) => a - b)
-    const out = nans(n)
-    // Buying pressure and true range per row, from row 1 (both need the previous close)
-    const bp = new Float64Array(n)
-    const tr = new Float64Array(n)
-    for (let i = 1; i < n; i++) {
-      const cy = close[i - 1]
-      const tl = low[i] < cy ? low[i] : cy
-      bp[i] = close[i] - tl
-      let r = high[i] - low[i]
-      let t = Math.abs(cy - high[i])
-      if (t > r) r = t
-      t = Math.abs(cy - low[i])
-      if (t > r) r = t
-      tr[i] = r
-    }
+    const [p1, p2, p3] = ultoscPeriods(p)
+    const out = output(n, p3)
+    // Buying pressure and true range of the last p3 rows (both need the previous close, so from row 1), in rings
+    // indexed by row: whole-series arrays would cost two more fresh 8-byte-per-row allocations
+    const cap = pow2(p3)
+    const mask = cap - 1
+    const bp = new Float64Array(cap)
+    const tr = new Float64Array(cap)
     let a1 = 0
     let a2 = 0
     let a3 = 0
@@ -1004,90 +1225,53 @@ export const ultosc: IndicatorDef = {
     let b2 = 0
     let b3 = 0
     for (let i = 1; i < n; i++) {
+      const cy = close[i - 1]
+      const li = low[i]
+      const hi = high[i]
+      const tl = li < cy ? li : cy
+      const bpi = close[i] - tl
+      let r = hi - li
+      let t = Math.abs(cy - hi)
+      if (t > r) r = t
+      t = Math.abs(cy - li)
+      if (t > r) r = t
+      bp[i & mask] = bpi
+      tr[i & mask] = r
       if (i > p3 - p1) {
-        a1 += bp[i]
-        b1 += tr[i]
+        a1 += bpi
+        b1 += r
       }
       if (i > p3 - p2) {
-        a2 += bp[i]
-        b2 += tr[i]
+        a2 += bpi
+        b2 += r
       }
-      a3 += bp[i]
-      b3 += tr[i]
+      a3 += bpi
+      b3 += r
       if (i < p3) continue
       let o = 0
       if (!isZero(b1)) o += 4 * (a1 / b1)
       if (!isZero(b2)) o += 2 * (a2 / b2)
       if (!isZero(b3)) o += a3 / b3
-      a1 -= bp[i - p1 + 1]
-      b1 -= tr[i - p1 + 1]
-      a2 -= bp[i - p2 + 1]
-      b2 -= tr[i - p2 + 1]
-      a3 -= bp[i - p3 + 1]
-      b3 -= tr[i - p3 + 1]
+      a1 -= bp[(i - p1 + 1) & mask]
+      b1 -= tr[(i - p1 + 1) & mask]
+      a2 -= bp[(i - p2 + 1) & mask]
+      b2 -= tr[(i - p2 + 1) & mask]
+      a3 -= bp[(i - p3 + 1) & mask]
+      b3 -= tr[(i - p3 + 1) & mask]
       out[i] = 100 * (o / 7)
     }
     return [out]
   },
-  stream(p) {
-    const [p1, p2, p3] = [p.timePeriod1, p.timePeriod2, p.timePeriod3].sort((a, b) => a - b)
-    const bpRing = new Ring(p3)
-    const trRing = new Ring(p3)
-    const out = nans(1)
-    let a1 = 0
-    let a2 = 0
-    let a3 = 0
-    let b1 = 0
-    let b2 = 0
-    let b3 = 0
-    let prev = NaN
-    let i = 0
-    return {
-      out,
-      update(x) {
-        const h = x[0]
-        const l = x[1]
-        const c = x[2]
-        if (i > 0) {
-          const tl = l < prev ? l : prev
-          const bp = c - tl
-          let r = h - l
-          let t = Math.abs(prev - h)
-          if (t > r) r = t
-          t = Math.abs(prev - l)
-          if (t > r) r = t
-          bpRing.push(bp)
-          trRing.push(r)
-          if (i > p3 - p1) {
-            a1 += bp
-            b1 += r
-          }
-          if (i > p3 - p2) {
-            a2 += bp
-            b2 += r
-          }
-          a3 += bp
-          b3 += r
-          if (i >= p3) {
-            let o = 0
-            if (!isZero(b1)) o += 4 * (a1 / b1)
-            if (!isZero(b2)) o += 2 * (a2 / b2)
-            if (!isZero(b3)) o += a3 / b3
-            a1 -= bpRing.ago(p1 - 1)
-            b1 -= trRing.ago(p1 - 1)
-            a2 -= bpRing.ago(p2 - 1)
-            b2 -= trRing.ago(p2 - 1)
-            a3 -= bpRing.ago(p3 - 1)
-            b3 -= trRing.ago(p3 - 1)
-            out[0] = 100 * (o / 7)
-          }
-        }
-        prev = c
-        if (i < p3) i++
-      },
-    }
-  },
+  stream: (p) => new UltoscStream(ultoscPeriods(p)),
   reading: (out) => zone(out[0], 70, 30),
+}
+
+class BopStream implements Stream {
+  readonly out = nans(1)
+  update(x: Float64Array): void {
+    const r = x[1] - x[2]
+    this.out[0] = isZeroOrNeg(r) ? 0 : (x[3] - x[0]) / r
+  }
 }
 
 /** Balance of Power (TA_BOP). */
@@ -1105,24 +1289,69 @@ export const bop: IndicatorDef = {
   batch(input) {
     const { open, high, low, close } = input
     const n = close.length
-    const out = nans(n)
+    const out = output(n, 0)
     for (let i = 0; i < n; i++) {
       const r = high[i] - low[i]
       out[i] = isZeroOrNeg(r) ? 0 : (close[i] - open[i]) / r
     }
     return [out]
   },
-  stream() {
-    const out = nans(1)
-    return {
-      out,
-      update(x) {
-        const r = x[1] - x[2]
-        out[0] = isZeroOrNeg(r) ? 0 : (x[3] - x[0]) / r
-      },
-    }
-  },
+  stream: () => new BopStream(),
   reading: (out) => sign(out[0]),
+}
+
+/** TSI's EMA chain, shared by the batch loop and the stream */
+class TsiChain {
+  readonly num1: SeededEma
+  readonly den1: SeededEma
+  readonly num2: SeededEma
+  readonly den2: SeededEma
+  readonly signal: SeededEma
+  constructor(p: Readonly<Record<string, number>>) {
+    const kl = perToK(p.longPeriod)
+    const ks = perToK(p.shortPeriod)
+    this.num1 = new SeededEma(p.longPeriod, kl)
+    this.den1 = new SeededEma(p.longPeriod, kl)
+    this.num2 = new SeededEma(p.shortPeriod, ks)
+    this.den2 = new SeededEma(p.shortPeriod, ks)
+    this.signal = new SeededEma(p.signalPeriod, perToK(p.signalPeriod))
+  }
+}
+
+class TsiStream implements Stream {
+  readonly out = nans(2)
+  private readonly c: TsiChain
+  private readonly lb: number
+  private prev = NaN
+  private i = 0
+  constructor(p: Readonly<Record<string, number>>) {
+    this.c = new TsiChain(p)
+    this.lb = p.longPeriod + p.shortPeriod + p.signalPeriod - 2
+  }
+  update(x: Float64Array): void {
+    const v = x[0]
+    const i = this.i
+    if (i > 0) {
+      const c = this.c
+      const m = v - this.prev
+      const a = c.num1.push(m)
+      const b = c.den1.push(Math.abs(m))
+      if (a === a) {
+        const e = c.num2.push(a)
+        const d = c.den2.push(b)
+        if (e === e) {
+          const t = isZero(d) ? 0 : 100 * (e / d)
+          const s = c.signal.push(t)
+          if (i >= this.lb) {
+            this.out[0] = t
+            this.out[1] = s
+          }
+        }
+      }
+    }
+    this.prev = v
+    if (i < this.lb) this.i = i + 1
+  }
 }
 
 /** True Strength Index (not in TA-Lib). */
@@ -1148,71 +1377,48 @@ export const tsi: IndicatorDef = {
     const x = input.close
     const n = x.length
     const lb = p.longPeriod + p.shortPeriod + p.signalPeriod - 2
-    const outT = nans(n)
-    const outS = nans(n)
-    const kl = perToK(p.longPeriod)
-    const ks = perToK(p.shortPeriod)
-    const num1 = new SeededEma(p.longPeriod, kl)
-    const den1 = new SeededEma(p.longPeriod, kl)
-    const num2 = new SeededEma(p.shortPeriod, ks)
-    const den2 = new SeededEma(p.shortPeriod, ks)
-    const signal = new SeededEma(p.signalPeriod, perToK(p.signalPeriod))
+    const outT = output(n, lb)
+    const outS = output(n, lb)
+    const { num1, den1, num2, den2, signal } = new TsiChain(p)
     for (let i = 1; i < n; i++) {
       const m = x[i] - x[i - 1]
       const a = num1.push(m)
       const b = den1.push(Math.abs(m))
-      if (Number.isNaN(a)) continue
-      const c = num2.push(a)
-      const d = den2.push(b)
-      if (Number.isNaN(c)) continue
-      const t = isZero(d) ? 0 : 100 * (c / d)
-      const s = signal.push(t)
+      let vt = NaN
+      let vs = NaN
+      if (a === a) {
+        const c = num2.push(a)
+        const d = den2.push(b)
+        if (c === c) {
+          vt = isZero(d) ? 0 : 100 * (c / d)
+          vs = signal.push(vt)
+        }
+      }
       if (i >= lb) {
-        outT[i] = t
-        outS[i] = s
+        outT[i] = vt
+        outS[i] = vs
       }
     }
     return [outT, outS]
   },
-  stream(p) {
-    const lb = p.longPeriod + p.shortPeriod + p.signalPeriod - 2
-    const kl = perToK(p.longPeriod)
-    const ks = perToK(p.shortPeriod)
-    const num1 = new SeededEma(p.longPeriod, kl)
-    const den1 = new SeededEma(p.longPeriod, kl)
-    const num2 = new SeededEma(p.shortPeriod, ks)
-    const den2 = new SeededEma(p.shortPeriod, ks)
-    const signal = new SeededEma(p.signalPeriod, perToK(p.signalPeriod))
-    const out = nans(2)
-    let prev = NaN
-    let i = 0
-    return {
-      out,
-      update(x) {
-        const v = x[0]
-        if (i > 0) {
-          const m = v - prev
-          const a = num1.push(m)
-          const b = den1.push(Math.abs(m))
-          if (!Number.isNaN(a)) {
-            const c = num2.push(a)
-            const d = den2.push(b)
-            if (!Number.isNaN(c)) {
-              const t = isZero(d) ? 0 : 100 * (c / d)
-              const s = signal.push(t)
-              if (i >= lb) {
-                out[0] = t
-                out[1] = s
-              }
-            }
-          }
-        }
-        prev = v
-        if (i < lb) i++
-      },
-    }
-  },
+  stream: (p) => new TsiStream(p),
   reading: (out) => (out[0] > out[1] ? 'bullish' : out[0] < out[1] ? 'bearish' : 'neutral'),
+}
+
+class AoStream implements Stream {
+  readonly out = nans(1)
+  private readonly fast: RunningSma
+  private readonly slow: RunningSma
+  constructor(fastPeriod: number, slowPeriod: number) {
+    this.fast = new RunningSma(Math.min(fastPeriod, slowPeriod))
+    this.slow = new RunningSma(Math.max(fastPeriod, slowPeriod))
+  }
+  update(x: Float64Array): void {
+    const med = (x[0] + x[1]) / 2
+    const fv = this.fast.push(med)
+    const sv = this.slow.push(med)
+    if (sv === sv) this.out[0] = fv - sv
+  }
 }
 
 /** Awesome Oscillator (not in TA-Lib). */
@@ -1231,31 +1437,19 @@ export const ao: IndicatorDef = {
   batch(input, p) {
     const { high, low } = input
     const n = high.length
-    const out = nans(n)
+    const lb = Math.max(p.fastPeriod, p.slowPeriod) - 1
+    const out = output(n, lb)
     const fast = new RunningSma(Math.min(p.fastPeriod, p.slowPeriod))
     const slow = new RunningSma(Math.max(p.fastPeriod, p.slowPeriod))
     for (let i = 0; i < n; i++) {
       const med = (high[i] + low[i]) / 2
       const fv = fast.push(med)
       const sv = slow.push(med)
-      if (!Number.isNaN(sv)) out[i] = fv - sv
+      if (i >= lb) out[i] = sv === sv ? fv - sv : NaN
     }
     return [out]
   },
-  stream(p) {
-    const fast = new RunningSma(Math.min(p.fastPeriod, p.slowPeriod))
-    const slow = new RunningSma(Math.max(p.fastPeriod, p.slowPeriod))
-    const out = nans(1)
-    return {
-      out,
-      update(x) {
-        const med = (x[0] + x[1]) / 2
-        const fv = fast.push(med)
-        const sv = slow.push(med)
-        if (!Number.isNaN(sv)) out[0] = fv - sv
-      },
-    }
-  },
+  stream: (p) => new AoStream(p.fastPeriod, p.slowPeriod),
   reading: (out) => sign(out[0]),
 }
 

@@ -6,7 +6,7 @@
 // - liquidations: timestamp, side (+1 a buy order, i.e. a short was liquidated; -1 a sell order, a long was
 //   liquidated), price, amount (base units).
 import { param, type IndicatorDef, type Reading } from '../types.js'
-import { nans, Ring } from '../util.js'
+import { nans, output, Ring } from '../util.js'
 import { batchOf } from './microstructure.js'
 
 const timePeriod = (def: number, min: number, max: number) =>
@@ -81,7 +81,18 @@ export const fundingZscore: IndicatorDef = {
     'included; 0 when the window is flat. Read contrarian: very positive funding means crowded longs.',
   lookback: (p) => p.timePeriod - 1,
   batch(input, p) {
-    return batchOf(fundingZscore, input, p)
+    const x = input.funding_rate
+    const n = x.length
+    const per = p.timePeriod
+    const out = output(n, per - 1)
+    const win = new RollingMoments(per)
+    // The window is full exactly from row timePeriod-1 on, so every later row is written
+    for (let i = 0; i < n; i++) {
+      const v = x[i]
+      win.push(v)
+      if (i >= per - 1) out[i] = win.z(v)
+    }
+    return [out]
   },
   stream(p) {
     const win = new RollingMoments(p.timePeriod)

@@ -1,9 +1,42 @@
 // Moving averages and trend indicators
-import { param, type IndicatorDef, type Params, type Reading } from '../types.js'
-import { nans } from '../util.js'
+//
+// Every batch form is its own loop over the input columns and writes each output row once (the warm-up prefix is
+// NaN from `output`); a loop shared by several indicators would make its calls into them megamorphic. Streams are
+// classes, whose numeric fields V8 updates in place where variables captured by a closure would be boxed on each
+// write. Both forms run the same arithmetic in the same order, which is what makes their values bit-identical
+import { param, type IndicatorDef, type Params, type Reading, type Stream } from '../types.js'
+import { nans, output, pow2, RollingMax, RollingMin, ScanMax, ScanMin } from '../util.js'
 
 export const timePeriod = (def: number, min = 2, max = 1000) =>
   param('timePeriod', def, min, max, 'number of rows in the window', { integer: true })
+
+/** TA_SMA's stream: the running total over a ring of the last `per` closes */
+class SmaStream implements Stream {
+  readonly out = nans(1)
+  private readonly buf: Float64Array
+  private slot = 0
+  private seen = 0
+  private total = 0
+  constructor(private readonly per: number) {
+    this.buf = new Float64Array(per)
+  }
+  update(x: Float64Array): void {
+    const v = x[0]
+    const per = this.per
+    const slot = this.slot
+    this.buf[slot] = v
+    this.total += v
+    // The slot after the newest holds the oldest close of a full window
+    const next = slot + 1 === per ? 0 : slot + 1
+    this.slot = next
+    if (this.seen < per - 1) {
+      this.seen++
+      return
+    }
+    this.out[0] = this.total / per
+    this.total -= this.buf[next]
+  }
+}
 
 /** Simple moving average (TA_SMA). */
 export const sma: IndicatorDef = {
@@ -20,8 +53,8 @@ export const sma: IndicatorDef = {
   batch(input, p) {
     const x = input.close
     const n = x.length
-    const out = nans(n)
     const per = p.timePeriod
+    const out = output(n, per - 1)
     let total = 0
     for (let i = 0; i < n; i++) {
       total += x[i]
@@ -32,31 +65,13 @@ export const sma: IndicatorDef = {
     }
     return [out]
   },
-  stream(p) {
-    const per = p.timePeriod
-    const buf = new Float64Array(per)
-    const out = nans(1)
-    let total = 0
-    let i = 0
-    return {
-      out,
-      update(x) {
-        const v = x[0]
-        buf[i % per] = v
-        total += v
-        if (i >= per - 1) {
-          out[0] = total / per
-          total -= buf[(i - per + 1) % per]
-        }
-        i++
-      },
-    }
-  },
+  stream: (p) => new SmaStream(p.timePeriod),
   reading: (out, x) => (out[0] < x[0] ? 'bullish' : out[0] > x[0] ? 'bearish' : 'neutral'),
 }
 
 // Building blocks. Each one is a small state machine fed one row at a time; batch and stream both drive the same
-// machine, which is what makes their values bit-identical. None allocates after construction
+// machine (or, where the batch loop reads the window straight from the input, the same arithmetic), which is what
+// makes their values bit-identical. None allocates after construction
 
 /** TA-Lib's TA_IS_ZERO (TA_EPSILON is 1e-14 in the TA-Lib this follows) */
 const isZero = (v: number) => v > -0.00000000000001 && v < 0.00000000000001
@@ -91,6 +106,7 @@ class Wma {
   private readonly buf: Float64Array
   private readonly divider: number
   private n = 0
+  private slot = 0
   private sum = 0
   private sub = 0
   private trailing = 0
@@ -101,17 +117,20 @@ class Wma {
   push(v: number): number {
     const per = this.per
     if (per === 1) return v
-    const i = this.n++
-    this.buf[i % per] = v
-    if (i < per - 1) {
+    const slot = this.slot
+    this.buf[slot] = v
+    // The slot after the newest holds the oldest value of a full window
+    const next = slot + 1 === per ? 0 : slot + 1
+    this.slot = next
+    if (this.n < per - 1) {
       this.sub += v
-      this.sum += v * (i + 1)
+      this.sum += v * ++this.n
       return NaN
     }
     this.sub += v
     this.sub -= this.trailing
     this.sum += v * per
-    this.trailing = this.buf[(i - per + 1) % per]
+    this.trailing = this.buf[next]
     const out = this.sum / this.divider
     this.sum -= this.sub
     return out
@@ -130,8 +149,9 @@ class Directional {
   constructor(private readonly per: number) {}
   /** Feeds one bar; true once the smoothed sums are defined (row `period` onwards) */
   push(high: number, low: number, close: number): boolean {
-    const i = this.n++
+    const i = this.n
     if (i === 0) {
+      this.n = 1
       this.prevHigh = high
       this.prevLow = low
       this.prevClose = close
@@ -149,6 +169,7 @@ class Directional {
     if (t2 > tr) tr = t2
     this.prevClose = close
     if (i < per) {
+      this.n = i + 1
       // Seed: plain sums over the first period-1 bars
       if (diffM > 0 && diffP < diffM) this.minusDM += diffM
       else if (diffP > 0 && diffP > diffM) this.plusDM += diffP
@@ -177,7 +198,7 @@ class Adx {
     const dm = this.dm
     const per = this.per
     if (!dm.push(high, low, close)) return NaN
-    const i = this.n++
+    const i = this.n
     let dx = NaN
     if (!isZero(dm.tr)) {
       const minusDI = 100 * (dm.minusDM / dm.tr)
@@ -187,6 +208,7 @@ class Adx {
     }
     // Undefined DX rows are skipped, as TA-Lib does, both in the seed sum and in the smoothing
     if (i < per) {
+      this.n = i + 1
       if (dx === dx) this.sumDX += dx
       if (i === per - 1) this.value = this.sumDX / per
       return this.value
@@ -204,10 +226,13 @@ class Atr {
   value = NaN
   constructor(private readonly per: number) {}
   push(high: number, low: number, close: number): number {
-    const i = this.n++
+    const i = this.n
     const prevClose = this.prevClose
     this.prevClose = close
-    if (i === 0) return NaN
+    if (i === 0) {
+      this.n = 1
+      return NaN
+    }
     let tr = high - low
     const v2 = Math.abs(prevClose - high)
     if (v2 > tr) tr = v2
@@ -215,6 +240,7 @@ class Atr {
     if (v3 > tr) tr = v3
     const per = this.per
     if (i <= per) {
+      this.n = i + 1
       this.sum += tr
       if (i === per) this.value = this.sum / per
       return this.value
@@ -228,120 +254,42 @@ class Atr {
   }
 }
 
-/**
- * Extreme of the last `size` values with the row index where it occurred; ties go to the most recent row, as
- * TA_AROON's scan does. Monotonic deque, O(1) amortised; util's RollingExtreme keeps no index, which Aroon needs
- */
-class WindowExtreme {
-  private readonly vals: Float64Array
-  private readonly idx: Float64Array
-  private head = 0
-  private len = 0
-  private n = 0
-  value = NaN
-  index = -1
-  constructor(
-    private readonly size: number,
-    private readonly max: boolean,
-  ) {
-    this.vals = new Float64Array(size)
-    this.idx = new Float64Array(size)
-  }
-  push(v: number): number {
-    const cap = this.size
-    const row = this.n++
-    // Drop the front when it leaves the window, then every queued value the new one dominates
-    if (this.len > 0 && this.idx[this.head] <= row - cap) {
-      this.head = (this.head + 1) % cap
-      this.len--
-    }
-    while (this.len > 0) {
-      const last = (this.head + this.len - 1) % cap
-      if (this.max ? v >= this.vals[last] : v <= this.vals[last]) this.len--
-      else break
-    }
-    const at = (this.head + this.len) % cap
-    this.vals[at] = v
-    this.idx[at] = row
-    this.len++
-    this.value = this.vals[this.head]
-    this.index = this.idx[this.head]
-    return this.value
-  }
-}
-
 /** Ring of the last `size` values; `push` returns the value from `size` rows earlier (NaN until there is one) */
 class Delay {
   private readonly buf: Float64Array
-  private n = 0
+  private at = 0
   constructor(private readonly size: number) {
     this.buf = nans(size)
   }
   push(v: number): number {
-    const at = this.n++ % this.size
+    const at = this.at
     const old = this.buf[at]
     this.buf[at] = v
+    this.at = at + 1 === this.size ? 0 : at + 1
     return old
   }
 }
 
-/** One-output indicator built from a single-input state machine: batch and stream both feed the same machine */
-function single(
-  make: (p: Params) => { push(v: number): number },
-): Pick<IndicatorDef, 'batch' | 'stream'> {
-  return {
-    batch(input, p) {
-      const x = input.close
-      const n = x.length
-      const out = nans(n)
-      const m = make(p)
-      for (let i = 0; i < n; i++) out[i] = m.push(x[i])
-      return [out]
-    },
-    stream(p) {
-      const m = make(p)
-      const out = nans(1)
-      return {
-        out,
-        update(x) {
-          out[0] = m.push(x[0])
-        },
-      }
-    },
+/** EMA's stream, the EMA held in fields of the stream itself: EMA is one of the streaming speed targets */
+class EmaStream implements Stream {
+  readonly out = nans(1)
+  private readonly k: number
+  private n = 0
+  private sum = 0
+  private value = NaN
+  constructor(private readonly per: number) {
+    this.k = 2 / (per + 1)
   }
-}
-
-/** Multi-output indicator built from a state machine that writes row outputs into `out` */
-function machine(
-  make: (p: Params, out: Float64Array) => { push(x: ArrayLike<number>): void },
-  inputs: readonly string[],
-  outputs: number,
-): Pick<IndicatorDef, 'batch' | 'stream'> {
-  return {
-    batch(input, p) {
-      const cols = inputs.map((k) => input[k])
-      const n = cols[0].length
-      const res = Array.from({ length: outputs }, () => nans(n))
-      const row = new Float64Array(cols.length)
-      const out = nans(outputs)
-      const m = make(p, out)
-      for (let i = 0; i < n; i++) {
-        for (let k = 0; k < cols.length; k++) row[k] = cols[k][i]
-        m.push(row)
-        for (let o = 0; o < outputs; o++) res[o][i] = out[o]
-      }
-      return res
-    },
-    stream(p) {
-      const out = nans(outputs)
-      const m = make(p, out)
-      return {
-        out,
-        update(x) {
-          m.push(x)
-        },
-      }
-    },
+  update(x: Float64Array): void {
+    const v = x[0]
+    if (this.n < this.per) {
+      this.sum += v
+      if (++this.n === this.per) this.value = this.sum / this.per
+      this.out[0] = this.value
+      return
+    }
+    this.value = (v - this.value) * this.k + this.value
+    this.out[0] = this.value
   }
 }
 
@@ -359,8 +307,37 @@ export const ema: IndicatorDef = {
     'EMA with k = 2/(period+1), seeded as TA-Lib (default compatibility) with the simple mean of the first `period` ' +
     'closes, then prev + k*(close - prev).',
   lookback: (p) => p.timePeriod - 1,
-  ...single((p) => new Ema(p.timePeriod)),
+  batch(input, p) {
+    const x = input.close
+    const n = x.length
+    const per = p.timePeriod
+    const out = output(n, per - 1)
+    if (n < per) return [out]
+    const k = 2 / (per + 1)
+    let sum = 0
+    for (let i = 0; i < per; i++) sum += x[i]
+    let value = sum / per
+    out[per - 1] = value
+    for (let i = per; i < n; i++) {
+      value = (x[i] - value) * k + value
+      out[i] = value
+    }
+    return [out]
+  },
+  stream: (p) => new EmaStream(p.timePeriod),
   reading: priceVsLine,
+}
+
+/** WMA's stream */
+class WmaStream implements Stream {
+  readonly out = nans(1)
+  private readonly w: Wma
+  constructor(per: number) {
+    this.w = new Wma(per)
+  }
+  update(x: Float64Array): void {
+    this.out[0] = this.w.push(x[0])
+  }
 }
 
 /** Linearly weighted moving average (TA_WMA). */
@@ -377,8 +354,59 @@ export const wma: IndicatorDef = {
     'Weights 1..period (newest heaviest) divided by period*(period+1)/2, with TA-Lib\'s running weighted and plain ' +
     'sums updated per row.',
   lookback: (p) => p.timePeriod - 1,
-  ...single((p) => new Wma(p.timePeriod)),
+  batch(input, p) {
+    const x = input.close
+    const n = x.length
+    const per = p.timePeriod
+    const out = output(n, per - 1)
+    if (per === 1) {
+      out.set(x)
+      return [out]
+    }
+    // Wma's running sums with the window read straight from the input
+    const divider = (per * (per + 1)) >> 1
+    let sum = 0
+    let sub = 0
+    let trailing = 0
+    const seed = Math.min(per - 1, n)
+    for (let i = 0; i < seed; i++) {
+      const v = x[i]
+      sub += v
+      sum += v * (i + 1)
+    }
+    for (let i = per - 1; i < n; i++) {
+      const v = x[i]
+      sub += v
+      sub -= trailing
+      sum += v * per
+      trailing = x[i - per + 1]
+      out[i] = sum / divider
+      sum -= sub
+    }
+    return [out]
+  },
+  stream: (p) => new WmaStream(p.timePeriod),
   reading: priceVsLine,
+}
+
+/** DEMA's stream */
+class DemaStream implements Stream {
+  readonly out = nans(1)
+  private readonly e1: Ema
+  private readonly e2: Ema
+  constructor(per: number) {
+    this.e1 = new Ema(per)
+    this.e2 = new Ema(per)
+  }
+  update(x: Float64Array): void {
+    const a = this.e1.push(x[0])
+    if (a !== a) {
+      this.out[0] = NaN
+      return
+    }
+    const b = this.e2.push(a)
+    this.out[0] = 2 * a - b
+  }
 }
 
 /** Double exponential moving average (TA_DEMA). */
@@ -395,19 +423,46 @@ export const dema: IndicatorDef = {
     'Mulloy\'s DEMA = 2*EMA - EMA(EMA), both EMAs seeded with a simple mean as TA_EMA; the second starts when the ' +
     'first is defined, so the warm-up is 2*(period-1).',
   lookback: (p) => 2 * (p.timePeriod - 1),
-  ...single((p) => {
+  batch(input, p) {
+    const x = input.close
+    const n = x.length
+    const lb = 2 * (p.timePeriod - 1)
+    const out = output(n, lb)
     const e1 = new Ema(p.timePeriod)
     const e2 = new Ema(p.timePeriod)
-    return {
-      push(v: number) {
-        const a = e1.push(v)
-        if (a !== a) return NaN
-        const b = e2.push(a)
-        return 2 * a - b
-      },
+    for (let i = 0; i < n; i++) {
+      const a = e1.push(x[i])
+      let v = NaN
+      if (a === a) v = 2 * a - e2.push(a)
+      if (i >= lb) out[i] = v
     }
-  }),
+    return [out]
+  },
+  stream: (p) => new DemaStream(p.timePeriod),
   reading: priceVsLine,
+}
+
+/** TEMA's stream */
+class TemaStream implements Stream {
+  readonly out = nans(1)
+  private readonly e1: Ema
+  private readonly e2: Ema
+  private readonly e3: Ema
+  constructor(per: number) {
+    this.e1 = new Ema(per)
+    this.e2 = new Ema(per)
+    this.e3 = new Ema(per)
+  }
+  update(x: Float64Array): void {
+    this.out[0] = NaN
+    const a = this.e1.push(x[0])
+    if (a !== a) return
+    const b = this.e2.push(a)
+    if (b !== b) return
+    const c = this.e3.push(b)
+    // Same grouping as TA-Lib: e3 += 3*e1 - 3*e2
+    this.out[0] = c + (3 * a - 3 * b)
+  }
 }
 
 /** Triple exponential moving average (TA_TEMA). */
@@ -424,23 +479,100 @@ export const tema: IndicatorDef = {
     'Mulloy\'s TEMA = 3*EMA - 3*EMA(EMA) + EMA(EMA(EMA)), each EMA seeded with a simple mean as TA_EMA and started ' +
     'when its input is defined; warm-up 3*(period-1).',
   lookback: (p) => 3 * (p.timePeriod - 1),
-  ...single((p) => {
+  batch(input, p) {
+    const x = input.close
+    const n = x.length
+    const lb = 3 * (p.timePeriod - 1)
+    const out = output(n, lb)
     const e1 = new Ema(p.timePeriod)
     const e2 = new Ema(p.timePeriod)
     const e3 = new Ema(p.timePeriod)
-    return {
-      push(v: number) {
-        const a = e1.push(v)
-        if (a !== a) return NaN
+    for (let i = 0; i < n; i++) {
+      const a = e1.push(x[i])
+      let v = NaN
+      if (a === a) {
         const b = e2.push(a)
-        if (b !== b) return NaN
-        const c = e3.push(b)
         // Same grouping as TA-Lib: e3 += 3*e1 - 3*e2
-        return c + (3 * a - 3 * b)
-      },
+        if (b === b) v = e3.push(b) + (3 * a - 3 * b)
+      }
+      if (i >= lb) out[i] = v
     }
-  }),
+    return [out]
+  },
+  stream: (p) => new TemaStream(p.timePeriod),
   reading: priceVsLine,
+}
+
+/** TA_TRIMA's 1/(weights sum) for a period */
+const trimaFactor = (per: number) => {
+  const half = per >> 1
+  return 1.0 / (per % 2 === 1 ? (half + 1) * (half + 1) : half * (half + 1))
+}
+
+/** TRIMA's stream: the batch loop's arithmetic over a power-of-two ring of the last `per` closes */
+class TrimaStream implements Stream {
+  readonly out = nans(1)
+  private readonly half: number
+  private readonly odd: boolean
+  private readonly factor: number
+  private readonly buf: Float64Array
+  private readonly mask: number
+  private numerator = 0
+  private numSub = 0
+  private numAdd = 0
+  private trail = 0
+  private n = 0
+  constructor(private readonly per: number) {
+    this.half = per >> 1
+    this.odd = per % 2 === 1
+    this.factor = trimaFactor(per)
+    const cap = pow2(per)
+    this.buf = new Float64Array(cap)
+    this.mask = cap - 1
+  }
+  update(x: Float64Array): void {
+    const v = x[0]
+    const per = this.per
+    const buf = this.buf
+    const mask = this.mask
+    const t = this.n++
+    buf[t & mask] = v
+    if (t < per - 1) return
+    if (t === per - 1) {
+      // TA-Lib's seed: the falling half summed from the middle back to the oldest row, then the rising half
+      const mid = this.odd ? this.half : this.half - 1
+      for (let i = mid; i >= 0; i--) {
+        this.numSub += buf[i]
+        this.numerator += this.numSub
+      }
+      for (let i = mid + 1; i <= t; i++) {
+        this.numAdd += buf[i]
+        this.numerator += this.numAdd
+      }
+      this.trail = buf[0]
+      this.out[0] = this.numerator * this.factor
+      return
+    }
+    let numerator = this.numerator - this.numSub
+    let numSub = this.numSub - this.trail
+    let numAdd = this.numAdd
+    const mv = buf[(t - this.half) & mask]
+    numSub += mv
+    if (this.odd) {
+      numerator += numAdd
+      numAdd -= mv
+    } else {
+      numAdd -= mv
+      numerator += numAdd
+    }
+    numAdd += v
+    numerator += v
+    this.trail = buf[(t - per + 1) & mask]
+    this.numerator = numerator
+    this.numSub = numSub
+    this.numAdd = numAdd
+    this.out[0] = numerator * this.factor
+  }
 }
 
 /** Triangular moving average (TA_TRIMA). */
@@ -457,56 +589,110 @@ export const trima: IndicatorDef = {
     'Triangular weights 1,2,..,peak,..,2,1 over `period` rows (an SMA of an SMA), with TA-Lib\'s running ' +
     'numerator split into rising and falling halves; odd and even periods as TA-Lib.',
   lookback: (p) => p.timePeriod - 1,
-  ...single((p) => {
+  batch(input, p) {
+    const x = input.close
+    const n = x.length
     const per = p.timePeriod
+    const out = output(n, per - 1)
+    if (n < per) return [out]
     const half = per >> 1
     const odd = per % 2 === 1
-    const factor = 1.0 / (odd ? (half + 1) * (half + 1) : half * (half + 1))
-    // Values of the trailing edge, middle and newest row come from this window
-    const buf = new Float64Array(per)
+    const factor = trimaFactor(per)
     let numerator = 0
     let numSub = 0
     let numAdd = 0
-    let trail = 0
-    let n = 0
-    return {
-      push(v: number) {
-        const t = n++
-        buf[t % per] = v
-        if (t < per - 1) return NaN
-        if (t === per - 1) {
-          // TA-Lib's seed: the falling half summed from the middle back to the oldest row, then the rising half
-          const mid = odd ? half : half - 1
-          for (let i = mid; i >= 0; i--) {
-            numSub += buf[i]
-            numerator += numSub
-          }
-          for (let i = mid + 1; i <= t; i++) {
-            numAdd += buf[i]
-            numerator += numAdd
-          }
-          trail = buf[0]
-          return numerator * factor
-        }
-        numerator -= numSub
-        numSub -= trail
-        const mv = buf[(t - half) % per]
-        numSub += mv
-        if (odd) {
-          numerator += numAdd
-          numAdd -= mv
-        } else {
-          numAdd -= mv
-          numerator += numAdd
-        }
-        numAdd += v
-        numerator += v
-        trail = buf[(t - per + 1) % per]
-        return numerator * factor
-      },
+    // TA-Lib's seed: the falling half summed from the middle back to the oldest row, then the rising half
+    const mid = odd ? half : half - 1
+    for (let i = mid; i >= 0; i--) {
+      numSub += x[i]
+      numerator += numSub
     }
-  }),
+    for (let i = mid + 1; i <= per - 1; i++) {
+      numAdd += x[i]
+      numerator += numAdd
+    }
+    let trail = x[0]
+    out[per - 1] = numerator * factor
+    // The window is read straight from the input: the middle row and the trailing edge
+    for (let t = per; t < n; t++) {
+      const v = x[t]
+      numerator -= numSub
+      numSub -= trail
+      const mv = x[t - half]
+      numSub += mv
+      if (odd) {
+        numerator += numAdd
+        numAdd -= mv
+      } else {
+        numAdd -= mv
+        numerator += numAdd
+      }
+      numAdd += v
+      numerator += v
+      trail = x[t - per + 1]
+      out[t] = numerator * factor
+    }
+    return [out]
+  },
+  stream: (p) => new TrimaStream(p.timePeriod),
   reading: priceVsLine,
+}
+
+const KAMA_CONST_MAX = 2.0 / (30.0 + 1.0)
+const KAMA_CONST_DIFF = 2.0 / (2.0 + 1.0) - KAMA_CONST_MAX
+
+/** One KAMA step from the path length `sumROC1` and the close `first` one period back, as TA_KAMA */
+function kamaStep(prevKama: number, v: number, first: number, sumROC1: number): number {
+  const periodROC = v - first
+  let er: number
+  if (sumROC1 <= periodROC || isZero(sumROC1)) er = 1.0
+  else er = Math.abs(periodROC / sumROC1)
+  er = er * KAMA_CONST_DIFF + KAMA_CONST_MAX
+  er *= er
+  return (v - prevKama) * er + prevKama
+}
+
+/** KAMA's stream: closes of the last period+1 rows in a power-of-two ring */
+class KamaStream implements Stream {
+  readonly out = nans(1)
+  private readonly buf: Float64Array
+  private readonly mask: number
+  private sumROC1 = 0
+  private prevKama = 0
+  private trailing = 0
+  private n = 0
+  constructor(private readonly per: number) {
+    const cap = pow2(per + 1)
+    this.buf = new Float64Array(cap)
+    this.mask = cap - 1
+  }
+  update(x: Float64Array): void {
+    const v = x[0]
+    const per = this.per
+    const mask = this.mask
+    const t = this.n++
+    this.buf[t & mask] = v
+    if (t === 0) return
+    const prev = this.buf[(t - 1) & mask]
+    if (t < per) {
+      this.sumROC1 += Math.abs(prev - v)
+      return
+    }
+    if (t === per) {
+      this.sumROC1 += Math.abs(prev - v)
+      this.prevKama = prev
+      this.trailing = this.buf[0]
+      this.prevKama = kamaStep(this.prevKama, v, this.trailing, this.sumROC1)
+      this.out[0] = this.prevKama
+      return
+    }
+    const first = this.buf[(t - per) & mask]
+    this.sumROC1 -= Math.abs(this.trailing - first)
+    this.sumROC1 += Math.abs(v - prev)
+    this.trailing = first
+    this.prevKama = kamaStep(this.prevKama, v, first, this.sumROC1)
+    this.out[0] = this.prevKama
+  }
 }
 
 /** Kaufman adaptive moving average (TA_KAMA). */
@@ -524,53 +710,112 @@ export const kama: IndicatorDef = {
     '(ER*(2/3 - 2/31) + 2/31)^2; seeded with the close at row period-1. As TA-Lib, the ratio is 1 when the ' +
     'signed change is at least the path length or the path is zero.',
   lookback: (p) => p.timePeriod,
-  ...single((p) => {
+  batch(input, p) {
+    const x = input.close
+    const n = x.length
     const per = p.timePeriod
-    const constMax = 2.0 / (30.0 + 1.0)
-    const constDiff = 2.0 / (2.0 + 1.0) - constMax
-    // Closes of the last period+1 rows
-    const buf = new Float64Array(per + 1)
+    const out = output(n, per)
+    if (n <= per) return [out]
     let sumROC1 = 0
-    let prevKama = 0
-    let trailing = 0
-    let n = 0
-    const step = (v: number, first: number) => {
-      const periodROC = v - first
-      let er: number
-      if (sumROC1 <= periodROC || isZero(sumROC1)) er = 1.0
-      else er = Math.abs(periodROC / sumROC1)
-      er = er * constDiff + constMax
-      er *= er
-      prevKama = (v - prevKama) * er + prevKama
+    for (let t = 1; t <= per; t++) sumROC1 += Math.abs(x[t - 1] - x[t])
+    let prevKama = kamaStep(x[per - 1], x[per], x[0], sumROC1)
+    out[per] = prevKama
+    // The window is read straight from the input: the close leaving the path and the one `per` rows back
+    for (let t = per + 1; t < n; t++) {
+      const v = x[t]
+      const first = x[t - per]
+      sumROC1 -= Math.abs(x[t - per - 1] - first)
+      sumROC1 += Math.abs(v - x[t - 1])
+      prevKama = kamaStep(prevKama, v, first, sumROC1)
+      out[t] = prevKama
     }
-    return {
-      push(v: number) {
-        const t = n++
-        const size = per + 1
-        buf[t % size] = v
-        if (t === 0) return NaN
-        const prev = buf[(t - 1) % size]
-        if (t < per) {
-          sumROC1 += Math.abs(prev - v)
-          return NaN
-        }
-        if (t === per) {
-          sumROC1 += Math.abs(prev - v)
-          prevKama = prev
-          trailing = buf[0]
-          step(v, trailing)
-          return prevKama
-        }
-        const first = buf[(t - per) % size]
-        sumROC1 -= Math.abs(trailing - first)
-        sumROC1 += Math.abs(v - prev)
-        trailing = first
-        step(v, first)
-        return prevKama
-      },
-    }
-  }),
+    return [out]
+  },
+  stream: (p) => new KamaStream(p.timePeriod),
   reading: priceVsLine,
+}
+
+/** Tillson T3's state machine: six cascaded EMAs, each seeded in turn */
+class T3 {
+  private readonly k: number
+  private readonly omk: number
+  private readonly c1: number
+  private readonly c2: number
+  private readonly c3: number
+  private readonly c4: number
+  // e[1..6]; stage s means e[1..s-1] are running and e[s] is being seeded
+  private readonly e = new Float64Array(7)
+  private stage = 1
+  private sum = 0
+  private count = 0
+  constructor(
+    private readonly per: number,
+    v: number,
+  ) {
+    this.k = 2.0 / (per + 1.0)
+    this.omk = 1.0 - this.k
+    const tv = v * v
+    this.c1 = -(tv * v)
+    this.c2 = 3.0 * (tv - this.c1)
+    this.c3 = -6.0 * tv - 3.0 * (v - this.c1)
+    this.c4 = 1.0 + 3.0 * v - this.c1 + 3.0 * tv
+  }
+  push(x: number): number {
+    // The steady state is kept small, so that V8 inlines it into the loops that call it; seeding is a call
+    if (this.stage <= 6) return this.seed(x)
+    const e = this.e
+    const k = this.k
+    const omk = this.omk
+    const e1 = k * x + omk * e[1]
+    const e2 = k * e1 + omk * e[2]
+    const e3 = k * e2 + omk * e[3]
+    const e4 = k * e3 + omk * e[4]
+    const e5 = k * e4 + omk * e[5]
+    const e6 = k * e5 + omk * e[6]
+    e[1] = e1
+    e[2] = e2
+    e[3] = e3
+    e[4] = e4
+    e[5] = e5
+    e[6] = e6
+    return this.c1 * e6 + this.c2 * e5 + this.c3 * e4 + this.c4 * e3
+  }
+  /** One row while the EMAs are being seeded in turn (stage 1 to 6) */
+  private seed(x: number): number {
+    const e = this.e
+    const k = this.k
+    const omk = this.omk
+    const stage = this.stage
+    let add = x
+    if (stage > 1) {
+      e[1] = k * x + omk * e[1]
+      for (let j = 2; j < stage; j++) e[j] = k * e[j - 1] + omk * e[j]
+      add = e[stage - 1]
+    }
+    this.sum = this.count === 0 ? add : this.sum + add
+    if (++this.count < this.per) return NaN
+    e[stage] = this.sum / this.per
+    this.count = 0
+    this.stage = stage + 1
+    if (stage < 6) {
+      // The next seed starts with the value just completed
+      this.sum = e[stage]
+      this.count = 1
+      return NaN
+    }
+    return this.c1 * e[6] + this.c2 * e[5] + this.c3 * e[4] + this.c4 * e[3]
+  }
+}
+
+class T3Stream implements Stream {
+  readonly out = nans(1)
+  private readonly t3: T3
+  constructor(per: number, v: number) {
+    this.t3 = new T3(per, v)
+  }
+  update(x: Float64Array): void {
+    this.out[0] = this.t3.push(x[0])
+  }
 }
 
 /** Tillson T3 (TA_T3). */
@@ -587,50 +832,52 @@ export const t3: IndicatorDef = {
     'Six cascaded EMAs (k = 2/(period+1)) combined with Tillson\'s vFactor coefficients; as TA-Lib each EMA is ' +
     'seeded with the mean of its input\'s first `period` values, so the warm-up is 6*(period-1).',
   lookback: (p) => 6 * (p.timePeriod - 1),
-  ...single((p) => {
-    const per = p.timePeriod
-    const v = p.vFactor
-    const k = 2.0 / (per + 1.0)
-    const omk = 1.0 - k
-    const tv = v * v
-    const c1 = -(tv * v)
-    const c2 = 3.0 * (tv - c1)
-    const c3 = -6.0 * tv - 3.0 * (v - c1)
-    const c4 = 1.0 + 3.0 * v - c1 + 3.0 * tv
-    // e[1..6]; stage s means e[1..s-1] are running and e[s] is being seeded
-    const e = new Float64Array(7)
-    let stage = 1
-    let sum = 0
-    let count = 0
-    return {
-      push(x: number) {
-        if (stage <= 6) {
-          let add = x
-          if (stage > 1) {
-            e[1] = k * x + omk * e[1]
-            for (let j = 2; j < stage; j++) e[j] = k * e[j - 1] + omk * e[j]
-            add = e[stage - 1]
-          }
-          sum = count === 0 ? add : sum + add
-          if (++count < per) return NaN
-          e[stage] = sum / per
-          count = 0
-          if (stage++ < 6) {
-            // The next seed starts with the value just completed
-            sum = e[stage - 1]
-            count = 1
-            return NaN
-          }
-        } else {
-          e[1] = k * x + omk * e[1]
-          for (let j = 2; j <= 6; j++) e[j] = k * e[j - 1] + omk * e[j]
-        }
-        return c1 * e[6] + c2 * e[5] + c3 * e[4] + c4 * e[3]
-      },
+  batch(input, p) {
+    const x = input.close
+    const n = x.length
+    const lb = 6 * (p.timePeriod - 1)
+    const out = output(n, lb)
+    const m = new T3(p.timePeriod, p.vFactor)
+    for (let i = 0; i < n; i++) {
+      const v = m.push(x[i])
+      if (i >= lb) out[i] = v
     }
-  }),
+    return [out]
+  },
+  stream: (p) => new T3Stream(p.timePeriod, p.vFactor),
   reading: priceVsLine,
 }
+
+/** HMA's three WMAs */
+class Hma {
+  private readonly half: Wma
+  private readonly full: Wma
+  private readonly outer: Wma
+  constructor(n: number) {
+    this.half = new Wma(Math.floor(n / 2))
+    this.full = new Wma(n)
+    this.outer = new Wma(Math.floor(Math.sqrt(n)))
+  }
+  push(v: number): number {
+    const a = this.half.push(v)
+    const b = this.full.push(v)
+    if (b !== b) return NaN
+    return this.outer.push(2 * a - b)
+  }
+}
+
+class HmaStream implements Stream {
+  readonly out = nans(1)
+  private readonly h: Hma
+  constructor(n: number) {
+    this.h = new Hma(n)
+  }
+  update(x: Float64Array): void {
+    this.out[0] = this.h.push(x[0])
+  }
+}
+
+const hmaLookback = (n: number) => n - 1 + Math.floor(Math.sqrt(n)) - 1
 
 /** Hull moving average; not in TA-Lib. */
 export const hma: IndicatorDef = {
@@ -644,22 +891,76 @@ export const hma: IndicatorDef = {
   notes:
     'Alan Hull\'s HMA = WMA(2*WMA(close, floor(n/2)) - WMA(close, n), floor(sqrt(n))), every WMA computed as ' +
     'TA_WMA; warm-up (n-1) + (floor(sqrt(n))-1). Not in TA-Lib.',
-  lookback: (p) => p.timePeriod - 1 + Math.floor(Math.sqrt(p.timePeriod)) - 1,
-  ...single((p) => {
-    const n = p.timePeriod
-    const half = new Wma(Math.floor(n / 2))
-    const full = new Wma(n)
-    const outer = new Wma(Math.floor(Math.sqrt(n)))
-    return {
-      push(v: number) {
-        const a = half.push(v)
-        const b = full.push(v)
-        if (b !== b) return NaN
-        return outer.push(2 * a - b)
-      },
+  lookback: (p) => hmaLookback(p.timePeriod),
+  batch(input, p) {
+    const x = input.close
+    const n = x.length
+    const lb = hmaLookback(p.timePeriod)
+    const out = output(n, lb)
+    const h = new Hma(p.timePeriod)
+    for (let i = 0; i < n; i++) {
+      const v = h.push(x[i])
+      if (i >= lb) out[i] = v
     }
-  }),
+    return [out]
+  },
+  stream: (p) => new HmaStream(p.timePeriod),
   reading: priceVsLine,
+}
+
+/** SuperTrend's bands and direction; `value` and `dir` are the outputs after the latest bar */
+class SuperTrend {
+  private readonly atr: Atr
+  private upper = NaN
+  private lower = NaN
+  private prevClose = NaN
+  dir = 0
+  value = NaN
+  /** NaN until the ATR exists, then the direction */
+  direction = NaN
+  constructor(
+    per: number,
+    private readonly mult: number,
+  ) {
+    this.atr = new Atr(per)
+  }
+  push(high: number, low: number, close: number): void {
+    const a = this.atr.push(high, low, close)
+    if (a === a) {
+      const hl2 = (high + low) / 2
+      const basicUp = hl2 + this.mult * a
+      const basicLo = hl2 - this.mult * a
+      let dir = this.dir
+      if (dir === 0) {
+        this.upper = basicUp
+        this.lower = basicLo
+        dir = -1
+      } else {
+        if (basicUp < this.upper || this.prevClose > this.upper) this.upper = basicUp
+        if (basicLo > this.lower || this.prevClose < this.lower) this.lower = basicLo
+        if (dir === -1) dir = close > this.upper ? 1 : -1
+        else dir = close < this.lower ? -1 : 1
+      }
+      this.dir = dir
+      this.value = dir === 1 ? this.lower : this.upper
+      this.direction = dir
+    }
+    this.prevClose = close
+  }
+}
+
+class SuperTrendStream implements Stream {
+  readonly out = nans(2)
+  private readonly st: SuperTrend
+  constructor(per: number, mult: number) {
+    this.st = new SuperTrend(per, mult)
+  }
+  update(x: Float64Array): void {
+    const st = this.st
+    st.push(x[0], x[1], x[2])
+    this.out[0] = st.value
+    this.out[1] = st.direction
+  }
 }
 
 /** SuperTrend; not in TA-Lib. */
@@ -680,45 +981,144 @@ export const supertrend: IndicatorDef = {
     'close rises above the final upper band and to -1 when it falls below the final lower band; it starts at -1 ' +
     '(as TradingView). supertrend is the lower band while +1, the upper band while -1. Not in TA-Lib.',
   lookback: (p) => p.timePeriod,
-  ...machine(
-    (p, out) => {
-      const atr = new Atr(p.timePeriod)
-      const mult = p.multiplier
-      let upper = NaN
-      let lower = NaN
-      let dir = 0
-      let prevClose = NaN
-      return {
-        push(x) {
-          const high = x[0]
-          const low = x[1]
-          const close = x[2]
-          const a = atr.push(high, low, close)
-          if (a === a) {
-            const hl2 = (high + low) / 2
-            const basicUp = hl2 + mult * a
-            const basicLo = hl2 - mult * a
-            if (dir === 0) {
-              upper = basicUp
-              lower = basicLo
-              dir = -1
-            } else {
-              if (basicUp < upper || prevClose > upper) upper = basicUp
-              if (basicLo > lower || prevClose < lower) lower = basicLo
-              if (dir === -1) dir = close > upper ? 1 : -1
-              else dir = close < lower ? -1 : 1
-            }
-            out[0] = dir === 1 ? lower : upper
-            out[1] = dir
-          }
-          prevClose = close
-        },
+  batch(input, p) {
+    const { high, low, close } = input
+    const n = close.length
+    const lb = p.timePeriod
+    const outS = output(n, lb)
+    const outD = output(n, lb)
+    const st = new SuperTrend(p.timePeriod, p.multiplier)
+    for (let i = 0; i < n; i++) {
+      st.push(high[i], low[i], close[i])
+      if (i >= lb) {
+        outS[i] = st.value
+        outD[i] = st.direction
       }
-    },
-    ['high', 'low', 'close'],
-    2,
-  ),
+    }
+    return [outS, outD]
+  },
+  stream: (p) => new SuperTrendStream(p.timePeriod, p.multiplier),
   reading: (out) => (out[1] === 1 ? 'bullish' : out[1] === -1 ? 'bearish' : 'neutral'),
+}
+
+/** TA_SAR's state machine; `value` is the SAR of the latest bar (NaN on bar 0) */
+class Sar {
+  private readonly acc: number
+  private readonly max: number
+  private af: number
+  private isLong = true
+  private ep = 0
+  private s = 0
+  private newHigh = 0
+  private newLow = 0
+  private n = 0
+  value = NaN
+  constructor(acceleration: number, maximum: number) {
+    let acc = acceleration
+    if (acc > maximum) acc = maximum
+    this.acc = acc
+    this.max = maximum
+    this.af = acc
+  }
+  push(high: number, low: number): number {
+    const t = this.n
+    if (t === 0) {
+      this.n = 1
+      this.newHigh = high
+      this.newLow = low
+      return this.value
+    }
+    let { isLong, ep, s, af, newHigh, newLow } = this
+    const acc = this.acc
+    const max = this.max
+    let value = this.value
+    if (t === 1) {
+      this.n = 2
+      // Direction from bar 1's -DM: TA_MINUS_DM with a period of 1
+      const diffP = high - newHigh
+      const diffM = newLow - low
+      isLong = !(diffM > 0 && diffP < diffM)
+      if (isLong) {
+        ep = high
+        s = newLow
+      } else {
+        ep = low
+        s = newHigh
+      }
+      newLow = low
+      newHigh = high
+    }
+    const prevLow = newLow
+    const prevHigh = newHigh
+    newLow = low
+    newHigh = high
+    if (isLong) {
+      if (newLow <= s) {
+        isLong = false
+        s = ep
+        if (s < prevHigh) s = prevHigh
+        if (s < newHigh) s = newHigh
+        value = s
+        af = acc
+        ep = newLow
+        s = s + af * (ep - s)
+        if (s < prevHigh) s = prevHigh
+        if (s < newHigh) s = newHigh
+      } else {
+        value = s
+        if (newHigh > ep) {
+          ep = newHigh
+          af += acc
+          if (af > max) af = max
+        }
+        s = s + af * (ep - s)
+        if (s > prevLow) s = prevLow
+        if (s > newLow) s = newLow
+      }
+    } else {
+      if (newHigh >= s) {
+        isLong = true
+        s = ep
+        if (s > prevLow) s = prevLow
+        if (s > newLow) s = newLow
+        value = s
+        af = acc
+        ep = newHigh
+        s = s + af * (ep - s)
+        if (s > prevLow) s = prevLow
+        if (s > newLow) s = newLow
+      } else {
+        value = s
+        if (newLow < ep) {
+          ep = newLow
+          af += acc
+          if (af > max) af = max
+        }
+        s = s + af * (ep - s)
+        if (s < prevHigh) s = prevHigh
+        if (s < newHigh) s = newHigh
+      }
+    }
+    this.isLong = isLong
+    this.ep = ep
+    this.s = s
+    this.af = af
+    this.newHigh = newHigh
+    this.newLow = newLow
+    this.value = value
+    return value
+  }
+}
+
+class SarStream implements Stream {
+  readonly out = nans(1)
+  private readonly sar: Sar
+  constructor(acceleration: number, maximum: number) {
+    this.sar = new Sar(acceleration, maximum)
+  }
+  update(x: Float64Array): void {
+    this.out[0] = this.sar.push(x[0], x[1])
+  }
 }
 
 /** Parabolic SAR (TA_SAR). */
@@ -740,102 +1140,135 @@ export const sar: IndicatorDef = {
     '"previous bar" used for clamping is bar 1 itself. On a reversal the SAR becomes the extreme point, clamped ' +
     'by the last two bars. An acceleration above the maximum is capped to the maximum.',
   lookback: () => 1,
-  ...machine(
-    (p, out) => {
-      let acc = p.acceleration
-      const max = p.maximum
-      if (acc > max) acc = max
-      let af = acc
-      let isLong = true
-      let ep = 0
-      let s = 0
-      let newHigh = 0
-      let newLow = 0
-      let n = 0
-      return {
-        push(x) {
-          const high = x[0]
-          const low = x[1]
-          const t = n++
-          if (t === 0) {
-            newHigh = high
-            newLow = low
-            return
+  batch(input, p) {
+    const { high, low } = input
+    const n = high.length
+    const out = output(n, 1)
+    if (n < 2) return [out]
+    // Sar.push's arithmetic with the state in local variables: the method is too large for V8 to inline, and a
+    // call per row with the state in fields costs several times the arithmetic
+    let acc = p.acceleration
+    const max = p.maximum
+    if (acc > max) acc = max
+    let af = acc
+    // Direction from bar 1's -DM: TA_MINUS_DM with a period of 1
+    const diffP = high[1] - high[0]
+    const diffM = low[0] - low[1]
+    let isLong = !(diffM > 0 && diffP < diffM)
+    let ep = isLong ? high[1] : low[1]
+    let s = isLong ? low[0] : high[0]
+    // On bar 1 the "previous bar" used for clamping is bar 1 itself
+    let newLow = low[1]
+    let newHigh = high[1]
+    for (let i = 1; i < n; i++) {
+      const prevLow = newLow
+      const prevHigh = newHigh
+      newLow = low[i]
+      newHigh = high[i]
+      if (isLong) {
+        if (newLow <= s) {
+          isLong = false
+          s = ep
+          if (s < prevHigh) s = prevHigh
+          if (s < newHigh) s = newHigh
+          out[i] = s
+          af = acc
+          ep = newLow
+          s = s + af * (ep - s)
+          if (s < prevHigh) s = prevHigh
+          if (s < newHigh) s = newHigh
+        } else {
+          out[i] = s
+          if (newHigh > ep) {
+            ep = newHigh
+            af += acc
+            if (af > max) af = max
           }
-          if (t === 1) {
-            // Direction from bar 1's -DM: TA_MINUS_DM with a period of 1
-            const diffP = high - newHigh
-            const diffM = newLow - low
-            isLong = !(diffM > 0 && diffP < diffM)
-            if (isLong) {
-              ep = high
-              s = newLow
-            } else {
-              ep = low
-              s = newHigh
-            }
-            newLow = low
-            newHigh = high
+          s = s + af * (ep - s)
+          if (s > prevLow) s = prevLow
+          if (s > newLow) s = newLow
+        }
+      } else {
+        if (newHigh >= s) {
+          isLong = true
+          s = ep
+          if (s > prevLow) s = prevLow
+          if (s > newLow) s = newLow
+          out[i] = s
+          af = acc
+          ep = newHigh
+          s = s + af * (ep - s)
+          if (s > prevLow) s = prevLow
+          if (s > newLow) s = newLow
+        } else {
+          out[i] = s
+          if (newLow < ep) {
+            ep = newLow
+            af += acc
+            if (af > max) af = max
           }
-          const prevLow = newLow
-          const prevHigh = newHigh
-          newLow = low
-          newHigh = high
-          if (isLong) {
-            if (newLow <= s) {
-              isLong = false
-              s = ep
-              if (s < prevHigh) s = prevHigh
-              if (s < newHigh) s = newHigh
-              out[0] = s
-              af = acc
-              ep = newLow
-              s = s + af * (ep - s)
-              if (s < prevHigh) s = prevHigh
-              if (s < newHigh) s = newHigh
-            } else {
-              out[0] = s
-              if (newHigh > ep) {
-                ep = newHigh
-                af += acc
-                if (af > max) af = max
-              }
-              s = s + af * (ep - s)
-              if (s > prevLow) s = prevLow
-              if (s > newLow) s = newLow
-            }
-          } else {
-            if (newHigh >= s) {
-              isLong = true
-              s = ep
-              if (s > prevLow) s = prevLow
-              if (s > newLow) s = newLow
-              out[0] = s
-              af = acc
-              ep = newHigh
-              s = s + af * (ep - s)
-              if (s > prevLow) s = prevLow
-              if (s > newLow) s = newLow
-            } else {
-              out[0] = s
-              if (newLow < ep) {
-                ep = newLow
-                af += acc
-                if (af > max) af = max
-              }
-              s = s + af * (ep - s)
-              if (s < prevHigh) s = prevHigh
-              if (s < newHigh) s = newHigh
-            }
-          }
-        },
+          s = s + af * (ep - s)
+          if (s < prevHigh) s = prevHigh
+          if (s < newHigh) s = newHigh
+        }
       }
-    },
-    ['high', 'low'],
-    1,
-  ),
+    }
+    return [out]
+  },
+  stream: (p) => new SarStream(p.acceleration, p.maximum),
   // Inputs are high and low; the SAR sits below the bar in an uptrend and above it in a downtrend
   reading: (out, x) => (out[0] < x[1] ? 'bullish' : out[0] > x[0] ? 'bearish' : 'neutral'),
+}
+
+const ichimokuLookback = (p: Params) => Math.max(p.tenkanPeriod, p.kijunPeriod, p.senkouBPeriod) - 1 + p.displacement
+
+/** Ichimoku's stream: rolling extremes of the three windows and the displaced spans */
+class IchimokuStream implements Stream {
+  readonly out = nans(5)
+  private readonly tHi: RollingMax
+  private readonly tLo: RollingMin
+  private readonly kHi: RollingMax
+  private readonly kLo: RollingMin
+  private readonly bHi: RollingMax
+  private readonly bLo: RollingMin
+  private readonly spanA: Delay
+  private readonly spanB: Delay
+  private readonly closes: Delay
+  private readonly lookback: number
+  private n = 0
+  constructor(p: Params) {
+    this.tHi = new RollingMax(p.tenkanPeriod)
+    this.tLo = new RollingMin(p.tenkanPeriod)
+    this.kHi = new RollingMax(p.kijunPeriod)
+    this.kLo = new RollingMin(p.kijunPeriod)
+    this.bHi = new RollingMax(p.senkouBPeriod)
+    this.bLo = new RollingMin(p.senkouBPeriod)
+    this.spanA = new Delay(p.displacement)
+    this.spanB = new Delay(p.displacement)
+    this.closes = new Delay(p.displacement)
+    this.lookback = ichimokuLookback(p)
+  }
+  update(x: Float64Array): void {
+    const high = x[0]
+    const low = x[1]
+    const close = x[2]
+    const tenkan = (this.tHi.push(high) + this.tLo.push(low)) / 2
+    const kijun = (this.kHi.push(high) + this.kLo.push(low)) / 2
+    const b = (this.bHi.push(high) + this.bLo.push(low)) / 2
+    const a = this.spanA.push((tenkan + kijun) / 2)
+    const bb = this.spanB.push(b)
+    const back = this.closes.push(close)
+    if (this.n < this.lookback) {
+      this.n++
+      return
+    }
+    const out = this.out
+    out[0] = tenkan
+    out[1] = kijun
+    out[2] = a
+    out[3] = bb
+    out[4] = close - back
+  }
 }
 
 /** Ichimoku Kinko Hyo, causal form; not in TA-Lib. */
@@ -858,43 +1291,45 @@ export const ichimoku: IndicatorDef = {
     'i-displacement (plotted displacement rows ahead in the usual chart). chikou is close[i] - close[i-displacement] ' +
     '(the lagging span relative to the price it is drawn against), so no output looks ahead. All outputs share the ' +
     'longest warm-up, max(periods)-1+displacement rows. Not in TA-Lib.',
-  lookback: (p) => Math.max(p.tenkanPeriod, p.kijunPeriod, p.senkouBPeriod) - 1 + p.displacement,
-  ...machine(
-    (p, out) => {
-      const tHi = new WindowExtreme(p.tenkanPeriod, true)
-      const tLo = new WindowExtreme(p.tenkanPeriod, false)
-      const kHi = new WindowExtreme(p.kijunPeriod, true)
-      const kLo = new WindowExtreme(p.kijunPeriod, false)
-      const bHi = new WindowExtreme(p.senkouBPeriod, true)
-      const bLo = new WindowExtreme(p.senkouBPeriod, false)
-      const spanA = new Delay(p.displacement)
-      const spanB = new Delay(p.displacement)
-      const closes = new Delay(p.displacement)
-      const lookback = Math.max(p.tenkanPeriod, p.kijunPeriod, p.senkouBPeriod) - 1 + p.displacement
-      let n = 0
-      return {
-        push(x) {
-          const high = x[0]
-          const low = x[1]
-          const close = x[2]
-          const tenkan = (tHi.push(high) + tLo.push(low)) / 2
-          const kijun = (kHi.push(high) + kLo.push(low)) / 2
-          const b = (bHi.push(high) + bLo.push(low)) / 2
-          const a = spanA.push((tenkan + kijun) / 2)
-          const bb = spanB.push(b)
-          const back = closes.push(close)
-          if (n++ < lookback) return
-          out[0] = tenkan
-          out[1] = kijun
-          out[2] = a
-          out[3] = bb
-          out[4] = close - back
-        },
-      }
-    },
-    ['high', 'low', 'close'],
-    5,
-  ),
+  lookback: ichimokuLookback,
+  batch(input, p) {
+    const { high, low, close } = input
+    const n = close.length
+    const lb = ichimokuLookback(p)
+    const outs = [0, 1, 2, 3, 4].map(() => output(n, lb))
+    const [oT, oK, oA, oB, oC] = outs
+    const tp = p.tenkanPeriod
+    const kp = p.kijunPeriod
+    const bp = p.senkouBPeriod
+    const disp = p.displacement
+    // The spans computed `disp` rows back, in power-of-two rings indexed by row
+    const cap = pow2(disp + 1)
+    const mask = cap - 1
+    const ringA = new Float64Array(cap)
+    const ringB = new Float64Array(cap)
+    // TA-Lib's scan for each of the six extremes: a window is rescanned only when its extreme leaves it
+    const tHi = new ScanMax(high, tp)
+    const tLo = new ScanMin(low, tp)
+    const kHi = new ScanMax(high, kp)
+    const kLo = new ScanMin(low, kp)
+    const bHi = new ScanMax(high, bp)
+    const bLo = new ScanMin(low, bp)
+    for (let i = 0; i < n; i++) {
+      const tenkan = (tHi.at(i) + tLo.at(i)) / 2
+      const kijun = (kHi.at(i) + kLo.at(i)) / 2
+      const b = (bHi.at(i) + bLo.at(i)) / 2
+      ringA[i & mask] = (tenkan + kijun) / 2
+      ringB[i & mask] = b
+      if (i < lb) continue
+      oT[i] = tenkan
+      oK[i] = kijun
+      oA[i] = ringA[(i - disp) & mask]
+      oB[i] = ringB[(i - disp) & mask]
+      oC[i] = close[i] - close[i - disp]
+    }
+    return outs
+  },
+  stream: (p) => new IchimokuStream(p),
   reading: (out, x) => {
     const top = Math.max(out[2], out[3])
     const bottom = Math.min(out[2], out[3])
@@ -905,6 +1340,17 @@ export const ichimoku: IndicatorDef = {
 }
 
 const diPeriod = () => param('timePeriod', 14, 2, 500, 'Wilder smoothing period', { integer: true })
+
+class AdxStream implements Stream {
+  readonly out = nans(1)
+  private readonly a: Adx
+  constructor(per: number) {
+    this.a = new Adx(per)
+  }
+  update(x: Float64Array): void {
+    this.out[0] = this.a.push(x[0], x[1], x[2])
+  }
+}
 
 /** Average directional movement index (TA_ADX). */
 export const adx: IndicatorDef = {
@@ -922,18 +1368,48 @@ export const adx: IndicatorDef = {
     '(prev*(period-1)+DX)/period. Rows where DX is undefined (zero range) leave ADX unchanged. Strength only, no ' +
     'direction.',
   lookback: (p) => 2 * p.timePeriod - 1,
-  ...machine(
-    (p, out) => {
-      const a = new Adx(p.timePeriod)
-      return {
-        push(x) {
-          out[0] = a.push(x[0], x[1], x[2])
-        },
-      }
-    },
-    ['high', 'low', 'close'],
-    1,
-  ),
+  batch(input, p) {
+    const { high, low, close } = input
+    const n = close.length
+    const lb = 2 * p.timePeriod - 1
+    const out = output(n, lb)
+    const a = new Adx(p.timePeriod)
+    for (let i = 0; i < n; i++) {
+      const v = a.push(high[i], low[i], close[i])
+      if (i >= lb) out[i] = v
+    }
+    return [out]
+  },
+  stream: (p) => new AdxStream(p.timePeriod),
+}
+
+/** ADXR of one row: ADX averaged with the ADX period-1 rows earlier; `value` keeps the latest defined one */
+class Adxr {
+  private readonly a: Adx
+  private readonly back: Delay
+  value = NaN
+  constructor(per: number) {
+    this.a = new Adx(per)
+    this.back = new Delay(per - 1)
+  }
+  push(high: number, low: number, close: number): number {
+    const v = this.a.push(high, low, close)
+    if (v !== v) return this.value
+    const old = this.back.push(v)
+    this.value = old === old ? (v + old) / 2.0 : NaN
+    return this.value
+  }
+}
+
+class AdxrStream implements Stream {
+  readonly out = nans(1)
+  private readonly a: Adxr
+  constructor(per: number) {
+    this.a = new Adxr(per)
+  }
+  update(x: Float64Array): void {
+    this.out[0] = this.a.push(x[0], x[1], x[2])
+  }
 }
 
 /** Average directional movement index rating (TA_ADXR). */
@@ -948,22 +1424,48 @@ export const adxr: IndicatorDef = {
   talib: 'TA_ADXR',
   notes: 'ADXR = (ADX + ADX period-1 rows earlier)/2 with ADX as TA_ADX; warm-up 3*period-2. Strength only, no direction.',
   lookback: (p) => 3 * p.timePeriod - 2,
-  ...machine(
-    (p, out) => {
-      const a = new Adx(p.timePeriod)
-      const back = new Delay(p.timePeriod - 1)
-      return {
-        push(x) {
-          const v = a.push(x[0], x[1], x[2])
-          if (v !== v) return
-          const old = back.push(v)
-          out[0] = old === old ? (v + old) / 2.0 : NaN
-        },
-      }
-    },
-    ['high', 'low', 'close'],
-    1,
-  ),
+  batch(input, p) {
+    const { high, low, close } = input
+    const n = close.length
+    const lb = 3 * p.timePeriod - 2
+    const out = output(n, lb)
+    const a = new Adxr(p.timePeriod)
+    for (let i = 0; i < n; i++) {
+      const v = a.push(high[i], low[i], close[i])
+      if (i >= lb) out[i] = v
+    }
+    return [out]
+  },
+  stream: (p) => new AdxrStream(p.timePeriod),
+}
+
+/** +DI or -DI of one row; `value` keeps the latest defined one */
+class Di {
+  private readonly dm: Directional
+  value = NaN
+  constructor(
+    per: number,
+    private readonly plus: boolean,
+  ) {
+    this.dm = new Directional(per)
+  }
+  push(high: number, low: number, close: number): number {
+    const dm = this.dm
+    if (!dm.push(high, low, close)) return this.value
+    this.value = isZero(dm.tr) ? 0 : 100 * ((this.plus ? dm.plusDM : dm.minusDM) / dm.tr)
+    return this.value
+  }
+}
+
+class DiStream implements Stream {
+  readonly out = nans(1)
+  private readonly di: Di
+  constructor(per: number, plus: boolean) {
+    this.di = new Di(per, plus)
+  }
+  update(x: Float64Array): void {
+    this.out[0] = this.di.push(x[0], x[1], x[2])
+  }
 }
 
 function diDef(id: 'plus_di' | 'minus_di'): IndicatorDef {
@@ -982,19 +1484,19 @@ function diDef(id: 'plus_di' | 'minus_di'): IndicatorDef {
       'period-1 bars, then x - x/period + new; 0 when TR is zero. TA-Lib\'s unscaled period-1 case is not offered ' +
       '(period from 2).',
     lookback: (p) => p.timePeriod,
-    ...machine(
-      (p, out) => {
-        const dm = new Directional(p.timePeriod)
-        return {
-          push(x) {
-            if (!dm.push(x[0], x[1], x[2])) return
-            out[0] = isZero(dm.tr) ? 0 : 100 * ((plus ? dm.plusDM : dm.minusDM) / dm.tr)
-          },
-        }
-      },
-      ['high', 'low', 'close'],
-      1,
-    ),
+    batch(input, p) {
+      const { high, low, close } = input
+      const n = close.length
+      const lb = p.timePeriod
+      const out = output(n, lb)
+      const di = new Di(p.timePeriod, plus)
+      for (let i = 0; i < n; i++) {
+        const v = di.push(high[i], low[i], close[i])
+        if (i >= lb) out[i] = v
+      }
+      return [out]
+    },
+    stream: (p) => new DiStream(p.timePeriod, plus),
   }
 }
 
@@ -1003,6 +1505,41 @@ export const plusDi: IndicatorDef = diDef('plus_di')
 
 /** Minus directional indicator (TA_MINUS_DI). */
 export const minusDi: IndicatorDef = diDef('minus_di')
+
+/** DX of one row; a row with zero TR or zero DI sum repeats the previous DX (0 on the first row) */
+class Dx {
+  private readonly dm: Directional
+  private first = true
+  value = NaN
+  constructor(per: number) {
+    this.dm = new Directional(per)
+  }
+  push(high: number, low: number, close: number): number {
+    const dm = this.dm
+    if (!dm.push(high, low, close)) return this.value
+    let v = this.first ? 0.0 : this.value
+    if (!isZero(dm.tr)) {
+      const minusDI = 100 * (dm.minusDM / dm.tr)
+      const plusDI = 100 * (dm.plusDM / dm.tr)
+      const sum = minusDI + plusDI
+      if (!isZero(sum)) v = 100 * (Math.abs(minusDI - plusDI) / sum)
+    }
+    this.first = false
+    this.value = v
+    return v
+  }
+}
+
+class DxStream implements Stream {
+  readonly out = nans(1)
+  private readonly dx: Dx
+  constructor(per: number) {
+    this.dx = new Dx(per)
+  }
+  update(x: Float64Array): void {
+    this.out[0] = this.dx.push(x[0], x[1], x[2])
+  }
+}
 
 /** Directional movement index (TA_DX). */
 export const dx: IndicatorDef = {
@@ -1018,37 +1555,77 @@ export const dx: IndicatorDef = {
     'DX = 100*|+DI - -DI|/(+DI + -DI) with +DI/-DI as TA_PLUS_DI/TA_MINUS_DI; as TA-Lib, a row with zero TR or ' +
     'zero DI sum repeats the previous DX (0 on the first row). Strength only, no direction.',
   lookback: (p) => p.timePeriod,
-  ...machine(
-    (p, out) => {
-      const dm = new Directional(p.timePeriod)
-      let first = true
-      return {
-        push(x) {
-          if (!dm.push(x[0], x[1], x[2])) return
-          let v = first ? 0.0 : out[0]
-          if (!isZero(dm.tr)) {
-            const minusDI = 100 * (dm.minusDM / dm.tr)
-            const plusDI = 100 * (dm.plusDM / dm.tr)
-            const sum = minusDI + plusDI
-            if (!isZero(sum)) v = 100 * (Math.abs(minusDI - plusDI) / sum)
-          }
-          first = false
-          out[0] = v
-        },
-      }
-    },
-    ['high', 'low', 'close'],
-    1,
-  ),
+  batch(input, p) {
+    const { high, low, close } = input
+    const n = close.length
+    const lb = p.timePeriod
+    const out = output(n, lb)
+    const d = new Dx(p.timePeriod)
+    for (let i = 0; i < n; i++) {
+      const v = d.push(high[i], low[i], close[i])
+      if (i >= lb) out[i] = v
+    }
+    return [out]
+  },
+  stream: (p) => new DxStream(p.timePeriod),
 }
 
-/** Latest-row index of the highest high and lowest low over period+1 rows, as TA_AROON scans */
-function aroonMachine(p: Params) {
-  const per = p.timePeriod
-  const hi = new WindowExtreme(per + 1, true)
-  const lo = new WindowExtreme(per + 1, false)
+/**
+ * Aroon's stream: rows of the highest high and lowest low over period+1 rows, ties going to the most recent row
+ * as TA_AROON's scan does
+ */
+class AroonStream implements Stream {
+  readonly out: Float64Array
+  private readonly hi: RollingMax
+  private readonly lo: RollingMin
+  private readonly factor: number
+  private n = 0
+  constructor(
+    private readonly per: number,
+    private readonly osc: boolean,
+  ) {
+    this.out = nans(osc ? 1 : 2)
+    this.hi = new RollingMax(per + 1)
+    this.lo = new RollingMin(per + 1)
+    this.factor = 100.0 / per
+  }
+  update(x: Float64Array): void {
+    const t = this.n++
+    this.hi.push(x[0])
+    this.lo.push(x[1])
+    if (t < this.per) return
+    if (this.osc) this.out[0] = this.factor * (this.hi.index - this.lo.index)
+    else {
+      this.out[0] = this.factor * (this.per - (t - this.lo.index))
+      this.out[1] = this.factor * (this.per - (t - this.hi.index))
+    }
+  }
+}
+
+/**
+ * TA_AROON's scan over period+1 rows of `high` and `low` into `out` (down and up, or with `osc` the oscillator) from
+ * row `period` on: the rows of the highest high and lowest low are kept, the most recent on ties, and a window is
+ * rescanned only when its extreme leaves it
+ */
+function aroonScan(high: Float64Array, low: Float64Array, per: number, out: Float64Array[], osc: boolean): void {
+  const n = high.length
   const factor = 100.0 / per
-  return { per, hi, lo, factor }
+  const hi = new ScanMax(high, per + 1)
+  const lo = new ScanMin(low, per + 1)
+  const o0 = out[0]
+  const o1 = osc ? out[0] : out[1]
+  for (let t = 0; t < n; t++) {
+    hi.at(t)
+    lo.at(t)
+    if (t < per) continue
+    const hiAt = hi.index
+    const loAt = lo.index
+    if (osc) o0[t] = factor * (hiAt - loAt)
+    else {
+      o0[t] = factor * (per - (t - loAt))
+      o1[t] = factor * (per - (t - hiAt))
+    }
+  }
 }
 
 /** Aroon (TA_AROON). */
@@ -1065,24 +1642,14 @@ export const aroon: IndicatorDef = {
     'Aroon up/down = 100/period * (period - rows since the highest high / lowest low) over the last period+1 rows, ' +
     'ties going to the most recent row as in TA-Lib; outputs in TA-Lib order (down, up).',
   lookback: (p) => p.timePeriod,
-  ...machine(
-    (p, out) => {
-      const { per, hi, lo, factor } = aroonMachine(p)
-      let n = 0
-      return {
-        push(x) {
-          const t = n++
-          hi.push(x[0])
-          lo.push(x[1])
-          if (t < per) return
-          out[0] = factor * (per - (t - lo.index))
-          out[1] = factor * (per - (t - hi.index))
-        },
-      }
-    },
-    ['high', 'low'],
-    2,
-  ),
+  batch(input, p) {
+    const { high, low } = input
+    const n = high.length
+    const outs = [output(n, p.timePeriod), output(n, p.timePeriod)]
+    aroonScan(high, low, p.timePeriod, outs, false)
+    return outs
+  },
+  stream: (p) => new AroonStream(p.timePeriod, false),
   reading: (out) => (out[1] > out[0] ? 'bullish' : out[1] < out[0] ? 'bearish' : 'neutral'),
 }
 
@@ -1100,67 +1667,92 @@ export const aroonosc: IndicatorDef = {
     'Aroon up minus Aroon down, computed as TA-Lib does: 100/period * (row of the highest high - row of the ' +
     'lowest low) over the last period+1 rows.',
   lookback: (p) => p.timePeriod,
-  ...machine(
-    (p, out) => {
-      const { per, hi, lo, factor } = aroonMachine(p)
-      let n = 0
-      return {
-        push(x) {
-          const t = n++
-          hi.push(x[0])
-          lo.push(x[1])
-          if (t < per) return
-          out[0] = factor * (hi.index - lo.index)
-        },
-      }
-    },
-    ['high', 'low'],
-    1,
-  ),
+  batch(input, p) {
+    const { high, low } = input
+    const outs = [output(high.length, p.timePeriod)]
+    aroonScan(high, low, p.timePeriod, outs, true)
+    return outs
+  },
+  stream: (p) => new AroonStream(p.timePeriod, true),
   reading: (out) => (out[0] > 0 ? 'bullish' : out[0] < 0 ? 'bearish' : 'neutral'),
 }
 
 /**
  * Least-squares line over the last `period` closes in TA-Lib's coordinates (x = rows ago). The sums are recomputed
  * with TA-Lib's loop on every row, O(period) rather than O(1): running sums drift by a few ulps, which turns exact
- * zero slopes on flat windows into ±1e-11 and breaks relative agreement with TA-Lib near zero
+ * zero slopes on flat windows into ±1e-11 and breaks relative agreement with TA-Lib near zero. The batch loop
+ * reads the window straight from the input; the stream keeps it in a power-of-two ring
  */
-class LinReg {
+class LinRegStream implements Stream {
+  readonly out = nans(1)
   private readonly buf: Float64Array
+  private readonly mask: number
   private readonly sumX: number
   private readonly divisor: number
-  private n = 0
-  private sumY = 0
-  slope = NaN
-  constructor(private readonly per: number) {
-    this.buf = new Float64Array(per)
-    this.sumX = per * (per - 1) * 0.5
-    // Integer division in TA-Lib; the product is always a multiple of 6
-    const sumXSqr = (per * (per - 1) * (2 * per - 1)) / 6
-    this.divisor = this.sumX * this.sumX - per * sumXSqr
+  /** Ring position of the newest close */
+  private at: number
+  private seen = 0
+  constructor(
+    private readonly per: number,
+    private readonly slopeOnly: boolean,
+  ) {
+    const cap = pow2(per)
+    this.buf = new Float64Array(cap)
+    this.mask = cap - 1
+    this.at = this.mask
+    this.sumX = linRegSumX(per)
+    this.divisor = linRegDivisor(per)
   }
-  /** Feeds one close; returns false during the warm-up */
-  push(v: number): boolean {
+  update(x: Float64Array): void {
     const per = this.per
-    const t = this.n++
-    this.buf[t % per] = v
-    if (t < per - 1) return false
+    const buf = this.buf
+    const mask = this.mask
+    const at = (this.at + 1) & mask
+    this.at = at
+    buf[at] = x[0]
+    if (this.seen < per - 1) {
+      this.seen++
+      return
+    }
     let sumY = 0
     let sumXY = 0
     for (let i = per; i-- !== 0; ) {
-      const y = this.buf[(t - i) % per]
+      const y = buf[(at - i) & mask]
       sumY += y
       sumXY += i * y
     }
-    this.sumY = sumY
-    this.slope = (per * sumXY - this.sumX * sumY) / this.divisor
-    return true
+    const sumX = this.sumX
+    const slope = (per * sumXY - sumX * sumY) / this.divisor
+    if (this.slopeOnly) this.out[0] = slope
+    else this.out[0] = (sumY - slope * sumX) / per + slope * (per - 1)
   }
-  /** Value of the fitted line at the newest row */
-  value(): number {
-    const b = (this.sumY - this.slope * this.sumX) / this.per
-    return b + this.slope * (this.per - 1)
+}
+
+const linRegSumX = (per: number) => per * (per - 1) * 0.5
+/** Integer division in TA-Lib; the product is always a multiple of 6 */
+const linRegDivisor = (per: number) => {
+  const sumX = linRegSumX(per)
+  return sumX * sumX - per * ((per * (per - 1) * (2 * per - 1)) / 6)
+}
+
+/** TA_LINEARREG (or with `slopeOnly` TA_LINEARREG_SLOPE) over `x`, TA-Lib's loop and summation order */
+function linRegBatch(x: Float64Array, per: number, slopeOnly: boolean): Float64Array {
+  const n = x.length
+  const out = output(n, per - 1)
+  const sumX = linRegSumX(per)
+  const divisor = linRegDivisor(per)
+  for (let t = per - 1; t < n; t++) {
+    let sumY = 0
+    let sumXY = 0
+    for (let i = per; i-- !== 0; ) {
+      const y = x[t - i]
+      sumY += y
+      sumXY += i * y
+    }
+    const slope = (per * sumXY - sumX * sumY) / divisor
+    out[t] = slopeOnly ? slope : (sumY - slope * sumX) / per + slope * (per - 1)
   }
+  return out
 }
 
 /** Linear regression (TA_LINEARREG). */
@@ -1177,10 +1769,8 @@ export const linearreg: IndicatorDef = {
     'End point of the least-squares line through the last `period` closes, TA-Lib\'s formula and summation order. ' +
     'The window sums are recomputed on every row as TA-Lib does, so an update costs O(period).',
   lookback: (p) => p.timePeriod - 1,
-  ...single((p) => {
-    const r = new LinReg(p.timePeriod)
-    return { push: (v: number) => (r.push(v) ? r.value() : NaN) }
-  }),
+  batch: (input, p) => [linRegBatch(input.close, p.timePeriod, false)],
+  stream: (p) => new LinRegStream(p.timePeriod, false),
   reading: priceVsLine,
 }
 
@@ -1198,10 +1788,8 @@ export const linearregSlope: IndicatorDef = {
     'Slope per row of the least-squares line through the last `period` closes, TA-Lib\'s formula and summation ' +
     'order. The window sums are recomputed on every row as TA-Lib does, so an update costs O(period).',
   lookback: (p) => p.timePeriod - 1,
-  ...single((p) => {
-    const r = new LinReg(p.timePeriod)
-    return { push: (v: number) => (r.push(v) ? r.slope : NaN) }
-  }),
+  batch: (input, p) => [linRegBatch(input.close, p.timePeriod, true)],
+  stream: (p) => new LinRegStream(p.timePeriod, true),
   reading: (out) => (out[0] > 0 ? 'bullish' : out[0] < 0 ? 'bearish' : 'neutral'),
 }
 

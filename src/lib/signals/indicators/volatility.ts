@@ -1,9 +1,11 @@
 // Volatility indicators: true range and ATR, Bollinger, Keltner and Donchian channels, dispersion, and annualised
 // volatility estimators
 //
-// Batch loops and streams share the small kernels below, so both forms run the same arithmetic in the same order
+// Batch loops and streams share the small kernels below, so both forms run the same arithmetic in the same order.
+// Batch outputs are written once per row (`output` leaves only the warm-up prefix NaN), and kernels keep their
+// windows in their own arrays with compare-and-reset positions rather than `%`
 import { param, type IndicatorDef, type Params, type ParamSpec, type Reading } from '../types.js'
-import { nans, Ring } from '../util.js'
+import { nans, output, RollingMax, RollingMin, ScanMax, ScanMin } from '../util.js'
 
 /** TA_EPSILON of the TA-Lib build we match (ta_utility.h); TA_IS_ZERO and TA_IS_ZERO_OR_NEG compare against it */
 export const TA_EPSILON = 0.00000000000001
@@ -52,9 +54,11 @@ export class AtrKernel {
   constructor(private readonly per: number) {}
   /** Feeds one bar; returns the ATR, NaN during the warm-up */
   next(h: number, l: number, c: number): number {
-    const i = this.i++
+    const i = this.i
     const pc = this.prevClose
     this.prevClose = c
+    // Past the seed only `i > per` matters, so the count stops there
+    if (i <= this.per) this.i = i + 1
     if (i === 0) return NaN
     const tr = trueRange(h, l, pc)
     const per = this.per
@@ -84,8 +88,9 @@ export class EmaKernel {
   }
   /** Feeds one value; returns the EMA, NaN for the first `per - 1` values */
   next(v: number): number {
-    const i = this.i++
+    const i = this.i
     if (i < this.per) {
+      this.i = i + 1
       this.ema += v
       if (i < this.per - 1) return NaN
       this.ema /= this.per
@@ -102,21 +107,28 @@ export class EmaKernel {
  * variance = mean(x^2) - mean(x)^2.
  */
 export class VarKernel {
-  private readonly ring: Ring
+  private readonly buf: Float64Array
+  private head = 0
+  private count = 0
   private total1 = 0
   private total2 = 0
   mean = NaN
   variance = NaN
   constructor(private readonly per: number) {
-    this.ring = new Ring(per)
+    this.buf = new Float64Array(per)
   }
   /** Feeds one value; true once `mean` and `variance` cover a full window */
   next(v: number): boolean {
-    this.ring.push(v)
+    const per = this.per
+    const head = this.head
+    this.buf[head] = v
+    // The slot after the newest holds the oldest value of a full window
+    const next = head + 1 === per ? 0 : head + 1
+    this.head = next
     this.total1 += v
     this.total2 += v * v
-    if (!this.ring.full) return false
-    const old = this.ring.oldest()
+    if (this.count < per && ++this.count < per) return false
+    const old = this.buf[next]
     this.mean = this.total1 / this.per
     const mean2 = this.total2 / this.per
     this.total1 -= old
@@ -136,52 +148,29 @@ function stddevOf(variance: number, nbDev: number): number {
  * reset to exactly 0 whenever the window holds only zeros, so rounding residue cannot outlive the values.
  */
 export class WindowSum {
-  private readonly ring: Ring
+  private readonly buf: Float64Array
+  private head = 0
+  private count = 0
   private nonzero = 0
   sum = 0
-  constructor(size: number) {
-    this.ring = new Ring(size)
+  constructor(private readonly size: number) {
+    this.buf = new Float64Array(size)
   }
   get full(): boolean {
-    return this.ring.full
+    return this.count === this.size
   }
   push(v: number): void {
-    const wasFull = this.ring.full
-    const old = this.ring.push(v)
-    if (wasFull) {
+    const head = this.head
+    if (this.count === this.size) {
+      const old = this.buf[head]
       this.sum -= old
       if (old !== 0) this.nonzero--
-    }
+    } else this.count++
+    this.buf[head] = v
+    this.head = head + 1 === this.size ? 0 : head + 1
     this.sum += v
     if (v !== 0) this.nonzero++
     if (this.nonzero === 0) this.sum = 0
-  }
-}
-
-/** Maximum of the last `size` values: monotonic deque in preallocated arrays, O(1) amortised, no allocation */
-export class WindowMax {
-  private readonly vals: Float64Array
-  private readonly idx: Float64Array
-  private head = 0
-  private tail = 0
-  private n = 0
-  constructor(private readonly size: number) {
-    this.vals = new Float64Array(size + 1)
-    this.idx = new Float64Array(size + 1)
-  }
-  push(v: number): number {
-    const cap = this.size + 1
-    while (this.tail !== this.head) {
-      const last = this.tail === 0 ? cap - 1 : this.tail - 1
-      if (v >= this.vals[last]) this.tail = last
-      else break
-    }
-    this.vals[this.tail] = v
-    this.idx[this.tail] = this.n
-    this.tail = this.tail + 1 === cap ? 0 : this.tail + 1
-    if (this.idx[this.head] <= this.n - this.size) this.head = this.head + 1 === cap ? 0 : this.head + 1
-    this.n++
-    return this.vals[this.head]
   }
 }
 
@@ -204,7 +193,7 @@ export const atr: IndicatorDef = {
   batch(input, p) {
     const { high, low, close } = input
     const n = close.length
-    const out = nans(n)
+    const out = output(n, 0)
     const k = new AtrKernel(p.timePeriod)
     for (let i = 0; i < n; i++) out[i] = k.next(high[i], low[i], close[i])
     return [out]
@@ -241,11 +230,11 @@ export const natr: IndicatorDef = {
   batch(input, p) {
     const { high, low, close } = input
     const n = close.length
-    const out = nans(n)
+    const out = output(n, 0)
     const k = new AtrKernel(p.timePeriod)
     for (let i = 0; i < n; i++) {
       const a = k.next(high[i], low[i], close[i])
-      if (a === a) out[i] = natrOf(a, close[i])
+      out[i] = a === a ? natrOf(a, close[i]) : NaN
     }
     return [out]
   },
@@ -279,7 +268,7 @@ export const trange: IndicatorDef = {
   batch(input) {
     const { high, low, close } = input
     const n = close.length
-    const out = nans(n)
+    const out = output(n, 1)
     for (let i = 1; i < n; i++) out[i] = trueRange(high[i], low[i], close[i - 1])
     return [out]
   },
@@ -350,9 +339,10 @@ export const bbands: IndicatorDef = {
   batch(input, p) {
     const x = input.close
     const n = x.length
-    const upper = nans(n)
-    const middle = nans(n)
-    const lower = nans(n)
+    // The kernel has values exactly from row timePeriod-1 on, so every later row is written
+    const upper = output(n, p.timePeriod - 1)
+    const middle = output(n, p.timePeriod - 1)
+    const lower = output(n, p.timePeriod - 1)
     const b = new BandsKernel(p.timePeriod, p.nbDevUp, p.nbDevDn)
     for (let i = 0; i < n; i++) {
       if (!b.next(x[i])) continue
@@ -395,7 +385,7 @@ export const bbandsPctb: IndicatorDef = {
   batch(input, p) {
     const x = input.close
     const n = x.length
-    const out = nans(n)
+    const out = output(n, p.timePeriod - 1)
     const b = new BandsKernel(p.timePeriod, p.nbDevUp, p.nbDevDn)
     for (let i = 0; i < n; i++) if (b.next(x[i])) out[i] = pctbOf(x[i], b)
     return [out]
@@ -428,7 +418,7 @@ export const bbandsWidth: IndicatorDef = {
   batch(input, p) {
     const x = input.close
     const n = x.length
-    const out = nans(n)
+    const out = output(n, p.timePeriod - 1)
     const b = new BandsKernel(p.timePeriod, p.nbDevUp, p.nbDevDn)
     for (let i = 0; i < n; i++) if (b.next(x[i])) out[i] = widthOf(b)
     return [out]
@@ -490,15 +480,17 @@ export const keltner: IndicatorDef = {
   batch(input, p) {
     const { high, low, close } = input
     const n = close.length
-    const upper = nans(n)
-    const middle = nans(n)
-    const lower = nans(n)
+    const lb = Math.max(p.timePeriod - 1, p.atrPeriod)
+    const upper = output(n, lb)
+    const middle = output(n, lb)
+    const lower = output(n, lb)
     const k = new KeltnerKernel(p)
     for (let i = 0; i < n; i++) {
-      if (!k.next(high[i], low[i], close[i])) continue
-      upper[i] = k.upper
-      middle[i] = k.middle
-      lower[i] = k.lower
+      const ok = k.next(high[i], low[i], close[i])
+      if (i < lb) continue
+      upper[i] = ok ? k.upper : NaN
+      middle[i] = ok ? k.middle : NaN
+      lower[i] = ok ? k.lower : NaN
     }
     return [upper, middle, lower]
   },
@@ -518,21 +510,23 @@ export const keltner: IndicatorDef = {
   reading: (out, x) => (x[2] > out[0] ? 'bullish' : x[2] < out[2] ? 'bearish' : 'neutral'),
 }
 
-/** Donchian channel of one row: highest high and lowest low of the last `per` rows (the minimum via negation) */
+/** Donchian channel of one row: highest high and lowest low of the last `per` rows */
 class DonchianKernel {
-  private readonly hi: WindowMax
-  private readonly lo: WindowMax
+  private readonly hi: RollingMax
+  private readonly lo: RollingMin
   private i = 0
   upper = NaN
   lower = NaN
   constructor(private readonly per: number) {
-    this.hi = new WindowMax(per)
-    this.lo = new WindowMax(per)
+    this.hi = new RollingMax(per)
+    this.lo = new RollingMin(per)
   }
   next(h: number, l: number): boolean {
     this.upper = this.hi.push(h)
-    this.lower = -this.lo.push(-l)
-    return ++this.i >= this.per
+    this.lower = this.lo.push(l)
+    if (this.i >= this.per - 1) return true
+    this.i++
+    return false
   }
 }
 
@@ -552,15 +546,20 @@ export const donchian: IndicatorDef = {
   batch(input, p) {
     const { high, low } = input
     const n = high.length
-    const upper = nans(n)
-    const middle = nans(n)
-    const lower = nans(n)
-    const k = new DonchianKernel(p.timePeriod)
+    const per = p.timePeriod
+    const upper = output(n, per - 1)
+    const middle = output(n, per - 1)
+    const lower = output(n, per - 1)
+    // TA-Lib's scans, as TA_MAX and TA_MIN
+    const hi = new ScanMax(high, per)
+    const lo = new ScanMin(low, per)
     for (let i = 0; i < n; i++) {
-      if (!k.next(high[i], low[i])) continue
-      upper[i] = k.upper
-      middle[i] = (k.upper + k.lower) / 2
-      lower[i] = k.lower
+      const hh = hi.at(i)
+      const ll = lo.at(i)
+      if (i < per - 1) continue
+      upper[i] = hh
+      middle[i] = (hh + ll) / 2
+      lower[i] = ll
     }
     return [upper, middle, lower]
   },
@@ -601,9 +600,10 @@ export const stddev: IndicatorDef = {
   batch(input, p) {
     const x = input.close
     const n = x.length
-    const out = nans(n)
+    const out = output(n, p.timePeriod - 1)
     const v = new VarKernel(p.timePeriod)
-    for (let i = 0; i < n; i++) if (v.next(x[i])) out[i] = stddevOf(v.variance, p.nbDev)
+    const nbDev = p.nbDev
+    for (let i = 0; i < n; i++) if (v.next(x[i])) out[i] = stddevOf(v.variance, nbDev)
     return [out]
   },
   stream(p) {
@@ -638,7 +638,7 @@ export const variance: IndicatorDef = {
   batch(input, p) {
     const x = input.close
     const n = x.length
-    const out = nans(n)
+    const out = output(n, p.timePeriod - 1)
     const v = new VarKernel(p.timePeriod)
     for (let i = 0; i < n; i++) if (v.next(x[i])) out[i] = v.variance
     return [out]
@@ -671,7 +671,10 @@ class RealizedVolKernel {
   next(c: number): number {
     const pc = this.prev
     this.prev = c
-    if (this.i++ === 0) return NaN
+    if (this.i === 0) {
+      this.i = 1
+      return NaN
+    }
     const r = lnRatio(c, pc)
     this.s1.push(r)
     this.s2.push(r * r)
@@ -700,7 +703,7 @@ export const realizedVol: IndicatorDef = {
   batch(input, p) {
     const x = input.close
     const n = x.length
-    const out = nans(n)
+    const out = output(n, 0)
     const k = new RealizedVolKernel(p.timePeriod, p.periodsPerYear)
     for (let i = 0; i < n; i++) out[i] = k.next(x[i])
     return [out]
@@ -731,13 +734,13 @@ const garmanKlassTerm = (o: number, h: number, l: number, c: number) => {
   const co = lnRatio(c, o)
   return 0.5 * hl * hl - GK_C * co * co
 }
-/** Rogers-Satchell (1991) per-bar term u(u - c) + d(d - c) with u = ln(H/O), d = ln(L/O), c = ln(C/O) */
-const rogersSatchellTerm = (o: number, h: number, l: number, c: number) => {
+/** Rogers-Satchell (1991) per-bar term u(u - c) + d(d - c) with u = ln(H/O), d = ln(L/O) and cc = c = ln(C/O) */
+const rogersSatchellOf = (o: number, h: number, l: number, cc: number) => {
   const u = lnRatio(h, o)
   const d = lnRatio(l, o)
-  const cc = lnRatio(c, o)
   return u * (u - cc) + d * (d - cc)
 }
+const rogersSatchellTerm = (o: number, h: number, l: number, c: number) => rogersSatchellOf(o, h, l, lnRatio(c, o))
 
 /** Rolling mean of a per-bar variance term over `per` rows, annualised */
 class RangeVolKernel {
@@ -773,7 +776,7 @@ export const parkinson: IndicatorDef = {
   batch(input, p) {
     const { high, low } = input
     const n = high.length
-    const out = nans(n)
+    const out = output(n, 0)
     const k = new RangeVolKernel(p.timePeriod, p.periodsPerYear)
     for (let i = 0; i < n; i++) out[i] = k.next(parkinsonTerm(high[i], low[i]))
     return [out]
@@ -806,7 +809,7 @@ export const garmanKlass: IndicatorDef = {
   batch(input, p) {
     const { open, high, low, close } = input
     const n = close.length
-    const out = nans(n)
+    const out = output(n, 0)
     const k = new RangeVolKernel(p.timePeriod, p.periodsPerYear)
     for (let i = 0; i < n; i++) out[i] = k.next(garmanKlassTerm(open[i], high[i], low[i], close[i]))
     return [out]
@@ -839,7 +842,7 @@ export const rogersSatchell: IndicatorDef = {
   batch(input, p) {
     const { open, high, low, close } = input
     const n = close.length
-    const out = nans(n)
+    const out = output(n, 0)
     const k = new RangeVolKernel(p.timePeriod, p.periodsPerYear)
     for (let i = 0; i < n; i++) out[i] = k.next(rogersSatchellTerm(open[i], high[i], low[i], close[i]))
     return [out]
@@ -883,14 +886,18 @@ class YangZhangKernel {
   next(o: number, h: number, l: number, c: number): number {
     const pc = this.prev
     this.prev = c
-    if (this.i++ === 0) return NaN
+    if (this.i === 0) {
+      this.i = 1
+      return NaN
+    }
     const ro = lnRatio(o, pc)
     const rc = lnRatio(c, o)
     this.so.push(ro)
     this.so2.push(ro * ro)
     this.sc.push(rc)
     this.sc2.push(rc * rc)
-    this.srs.push(rogersSatchellTerm(o, h, l, c))
+    // ln(C/O) is the close-to-open return just computed: one logarithm fewer per row
+    this.srs.push(rogersSatchellOf(o, h, l, rc))
     if (!this.so.full) return NaN
     const n = this.per
     const so = this.so.sum
@@ -919,7 +926,7 @@ export const yangZhang: IndicatorDef = {
   batch(input, p) {
     const { open, high, low, close } = input
     const n = close.length
-    const out = nans(n)
+    const out = output(n, 0)
     const k = new YangZhangKernel(p.timePeriod, p.periodsPerYear)
     for (let i = 0; i < n; i++) out[i] = k.next(open[i], high[i], low[i], close[i])
     return [out]

@@ -1,8 +1,10 @@
 // Volume indicators: TA-Lib's OBV and Chaikin family, money flow, VWAPs, volume profile and volume-weighted trends
 //
-// Batch loops and streams share the small kernels below, so both forms run the same arithmetic in the same order
-import { param, type IndicatorDef, type Params } from '../types.js'
-import { nans } from '../util.js'
+// Batch loops and streams share the small kernels below, so both forms run the same arithmetic in the same order.
+// Batch outputs are written once per row (`output` leaves only the warm-up prefix NaN); streams whose state is a
+// running number are classes, whose fields V8 updates in place where variables captured by a closure are boxed
+import { param, type IndicatorDef, type Params, type Stream } from '../types.js'
+import { nans, output, RollingMax, RollingMin } from '../util.js'
 import { EmaKernel, periodParam, WindowSum } from './volatility.js'
 
 const hlcv = ['high', 'low', 'close', 'volume'] as const
@@ -11,6 +13,23 @@ const hlcv = ['high', 'low', 'close', 'volume'] as const
 const DAY_US = 86_400_000_000
 
 const signReading = (v: number) => (v > 0 ? 'bullish' : v < 0 ? 'bearish' : 'neutral')
+
+class ObvStream implements Stream {
+  readonly out = nans(1)
+  private total = NaN
+  private prev = NaN
+  update(x: Float64Array): void {
+    const c = x[0]
+    if (this.total !== this.total) {
+      this.total = x[1]
+      this.prev = c
+    }
+    if (c > this.prev) this.total += x[1]
+    else if (c < this.prev) this.total -= x[1]
+    this.out[0] = this.total
+    this.prev = c
+  }
+}
 
 /** On Balance Volume (TA_OBV) */
 export const obv: IndicatorDef = {
@@ -29,7 +48,7 @@ export const obv: IndicatorDef = {
   batch(input) {
     const { close, volume } = input
     const n = close.length
-    const out = nans(n)
+    const out = output(n, 0)
     if (n === 0) return [out]
     let total = volume[0]
     let prev = close[0]
@@ -42,31 +61,22 @@ export const obv: IndicatorDef = {
     }
     return [out]
   },
-  stream() {
-    const out = nans(1)
-    let total = NaN
-    let prev = NaN
-    return {
-      out,
-      update(x) {
-        const c = x[0]
-        if (total !== total) {
-          total = x[1]
-          prev = c
-        }
-        if (c > prev) total += x[1]
-        else if (c < prev) total -= x[1]
-        out[0] = total
-        prev = c
-      },
-    }
-  },
+  stream: () => new ObvStream(),
 }
 
 /** TA_AD's money flow volume of one bar: ((c-l)-(h-c))/(h-l) x volume, 0 when the bar has no range */
 function moneyFlowVolume(h: number, l: number, c: number, v: number): number {
   const range = h - l
   return range > 0 ? (((c - l) - (h - c)) / range) * v : 0
+}
+
+class AdStream implements Stream {
+  readonly out = nans(1)
+  private total = 0
+  update(x: Float64Array): void {
+    this.total += moneyFlowVolume(x[0], x[1], x[2], x[3])
+    this.out[0] = this.total
+  }
 }
 
 /** Chaikin Accumulation/Distribution Line (TA_AD) */
@@ -86,7 +96,7 @@ export const ad: IndicatorDef = {
   batch(input) {
     const { high, low, close, volume } = input
     const n = close.length
-    const out = nans(n)
+    const out = output(n, 0)
     let total = 0
     for (let i = 0; i < n; i++) {
       total += moneyFlowVolume(high[i], low[i], close[i], volume[i])
@@ -94,17 +104,7 @@ export const ad: IndicatorDef = {
     }
     return [out]
   },
-  stream() {
-    const out = nans(1)
-    let total = 0
-    return {
-      out,
-      update(x) {
-        total += moneyFlowVolume(x[0], x[1], x[2], x[3])
-        out[0] = total
-      },
-    }
-  },
+  stream: () => new AdStream(),
 }
 
 /** TA_ADOSC: two EMAs of the A/D line, both seeded with the first row's A/D value */
@@ -126,7 +126,9 @@ class AdoscKernel {
     this.lookback = Math.max(p.fastPeriod, p.slowPeriod) - 1
   }
   next(h: number, l: number, c: number, v: number): number {
-    const i = this.i++
+    const i = this.i
+    // Only `i === 0` and `i >= lookback` matter (lookback is at least 1), so the count stops at the lookback
+    if (i < this.lookback) this.i = i + 1
     this.total += moneyFlowVolume(h, l, c, v)
     if (i === 0) {
       this.fast = this.total
@@ -159,9 +161,24 @@ export const adosc: IndicatorDef = {
   batch(input, p) {
     const { high, low, close, volume } = input
     const n = close.length
-    const out = nans(n)
-    const k = new AdoscKernel(p)
-    for (let i = 0; i < n; i++) out[i] = k.next(high[i], low[i], close[i], volume[i])
+    const lb = Math.max(p.fastPeriod, p.slowPeriod) - 1
+    const out = output(n, lb)
+    if (n === 0) return [out]
+    // AdoscKernel's arithmetic with the state in local variables rather than fields
+    const fastK = 2 / (p.fastPeriod + 1)
+    const fastK1 = 1 - fastK
+    const slowK = 2 / (p.slowPeriod + 1)
+    const slowK1 = 1 - slowK
+    let total = 0
+    total += moneyFlowVolume(high[0], low[0], close[0], volume[0])
+    let fast = total
+    let slow = total
+    for (let i = 1; i < n; i++) {
+      total += moneyFlowVolume(high[i], low[i], close[i], volume[i])
+      fast = fastK * total + fastK1 * fast
+      slow = slowK * total + slowK1 * slow
+      if (i >= lb) out[i] = fast - slow
+    }
     return [out]
   },
   stream(p) {
@@ -209,7 +226,7 @@ export const cmf: IndicatorDef = {
   batch(input, p) {
     const { high, low, close, volume } = input
     const n = close.length
-    const out = nans(n)
+    const out = output(n, 0)
     const k = new CmfKernel(p.timePeriod)
     for (let i = 0; i < n; i++) out[i] = k.next(high[i], low[i], close[i], volume[i])
     return [out]
@@ -268,7 +285,7 @@ export const vwapSession: IndicatorDef = {
   batch(input) {
     const { open_time, high, low, close, volume } = input
     const n = close.length
-    const out = nans(n)
+    const out = output(n, 0)
     const k = new SessionVwapKernel()
     for (let i = 0; i < n; i++) out[i] = k.next(open_time[i], high[i], low[i], close[i], volume[i])
     return [out]
@@ -321,7 +338,7 @@ export const vwapRolling: IndicatorDef = {
   batch(input, p) {
     const { high, low, close, volume } = input
     const n = close.length
-    const out = nans(n)
+    const out = output(n, 0)
     const k = new WeightedMeanKernel(p.timePeriod)
     for (let i = 0; i < n; i++) out[i] = k.next((high[i] + low[i] + close[i]) / 3, volume[i])
     return [out]
@@ -342,14 +359,20 @@ export const vwapRolling: IndicatorDef = {
 /**
  * Volume profile of the last `per` bars: each bar's volume goes to the bin of its typical price among `bins` equal
  * bins between the window's lowest low and highest high; POC = fullest bin, value area grown from it as in Market
- * Profile. Recomputed from the window on every row: O(per + bins), no allocation.
+ * Profile. O(per + bins) per row, no allocation. The window's low and high come from rolling extremes, and each
+ * bar's bin is kept: bins depend only on the bar and the window's low and high, so they are recomputed only on
+ * rows where one of those changed (about a quarter of real 1m rows with the defaults)
  */
 export class VolumeProfileKernel {
-  private readonly hi: Float64Array
-  private readonly lo: Float64Array
   private readonly tp: Float64Array
   private readonly vol: Float64Array
+  /** Bin of each slot's bar for the window low and high in `binLow` and `binHigh` */
+  private readonly bin: Int32Array
   private readonly hist: Float64Array
+  private readonly maxHigh: RollingMax
+  private readonly minLow: RollingMin
+  private binLow = NaN
+  private binHigh = NaN
   private head = 0
   private count = 0
   poc = NaN
@@ -360,51 +383,93 @@ export class VolumeProfileKernel {
     private readonly bins: number,
     private readonly area: number,
   ) {
-    this.hi = new Float64Array(per)
-    this.lo = new Float64Array(per)
     this.tp = new Float64Array(per)
     this.vol = new Float64Array(per)
+    this.bin = new Int32Array(per)
     this.hist = new Float64Array(bins)
+    this.maxHigh = new RollingMax(per)
+    this.minLow = new RollingMin(per)
   }
   /** Bin volumes of the latest window (valid after `next` returned true) */
   get histogram(): Float64Array {
     return this.hist
   }
+  /** Bin of a typical price for the window [low, low + span] */
+  private binOf(tp: number, low: number, span: number): number {
+    // Rounding can put a typical price a hair outside [low, high]: clamp to the edge bins
+    return span > 0 ? Math.min(this.bins - 1, Math.max(0, Math.floor(((tp - low) / span) * this.bins))) : 0
+  }
   next(h: number, l: number, c: number, v: number): boolean {
     const per = this.per
     const at = this.head
-    this.hi[at] = h
-    this.lo[at] = l
-    this.tp[at] = (h + l + c) / 3
+    const tpv = (h + l + c) / 3
+    this.tp[at] = tpv
     this.vol[at] = v
-    this.head = at + 1 === per ? 0 : at + 1
-    if (this.count < per) this.count++
-    if (this.count < per) return false
+    const head = at + 1 === per ? 0 : at + 1
+    this.head = head
+    const high = this.maxHigh.push(h)
+    const low = this.minLow.push(l)
+    if (this.count < per && ++this.count < per) return false
 
-    // Oldest first, so every run adds the same volumes in the same order
-    let low = Infinity
-    let high = -Infinity
-    for (let k = 0, j = this.head; k < per; k++, j = j + 1 === per ? 0 : j + 1) {
-      if (this.lo[j] < low) low = this.lo[j]
-      if (this.hi[j] > high) high = this.hi[j]
-    }
     const bins = this.bins
     const hist = this.hist
-    hist.fill(0)
+    const bin = this.bin
+    const vol = this.vol
     const span = high - low
+    // Every sum runs oldest first (from `head` round to `at`), so every run adds the same volumes in the same order
     let total = 0
-    for (let k = 0, j = this.head; k < per; k++, j = j + 1 === per ? 0 : j + 1) {
-      // Rounding can put a typical price a hair outside [low, high]: clamp to the edge bins
-      const b = span > 0 ? Math.min(bins - 1, Math.max(0, Math.floor(((this.tp[j] - low) / span) * bins))) : 0
-      hist[b] += this.vol[j]
-      total += this.vol[j]
+    if (low !== this.binLow || high !== this.binHigh) {
+      const tp = this.tp
+      for (let j = 0; j < per; j++) bin[j] = this.binOf(tp[j], low, span)
+      this.binLow = low
+      this.binHigh = high
+      hist.fill(0)
+      for (let j = head; j < per; j++) {
+        hist[bin[j]] += vol[j]
+        total += vol[j]
+      }
+      for (let j = 0; j < head; j++) {
+        hist[bin[j]] += vol[j]
+        total += vol[j]
+      }
+    } else {
+      // Same low and high as the previous row, so every other bar keeps its bin. Only the bins of the bar that left
+      // and of the bar that came in change members; every other bin sums the same volumes in the same order and
+      // keeps its value. The two are summed again from 0 over their members, adding 0 for the other bars, which
+      // leaves a sum that starts at +0 unchanged
+      const left = bin[at]
+      const came = this.binOf(tpv, low, span)
+      bin[at] = came
+      let a = 0
+      let b = 0
+      for (let j = head; j < per; j++) {
+        const v = vol[j]
+        const k = bin[j]
+        a += k === left ? v : 0
+        b += k === came ? v : 0
+        total += v
+      }
+      for (let j = 0; j < head; j++) {
+        const v = vol[j]
+        const k = bin[j]
+        a += k === left ? v : 0
+        b += k === came ? v : 0
+        total += v
+      }
+      hist[left] = a
+      hist[came] = b
     }
 
     // POC: fullest bin; ties go to the bin nearest the middle of the range, then to the lower one
     const mid = (bins - 1) / 2
     let poc = 0
+    let best = hist[0]
     for (let b = 1; b < bins; b++) {
-      if (hist[b] > hist[poc] || (hist[b] === hist[poc] && Math.abs(b - mid) < Math.abs(poc - mid))) poc = b
+      const hb = hist[b]
+      if (hb > best || (hb === best && Math.abs(b - mid) < Math.abs(poc - mid))) {
+        poc = b
+        best = hb
+      }
     }
 
     // Value area: from the POC, add whichever of the next two bins above or the next two below holds more volume
@@ -455,9 +520,10 @@ export const volumeProfile: IndicatorDef = {
   batch(input, p) {
     const { high, low, close, volume } = input
     const n = close.length
-    const poc = nans(n)
-    const vah = nans(n)
-    const val = nans(n)
+    // The kernel has values exactly from row timePeriod-1 on, so every later row is written
+    const poc = output(n, p.timePeriod - 1)
+    const vah = output(n, p.timePeriod - 1)
+    const val = output(n, p.timePeriod - 1)
     const k = new VolumeProfileKernel(p.timePeriod, p.bins, p.valueArea)
     for (let i = 0; i < n; i++) {
       if (!k.next(high[i], low[i], close[i], volume[i])) continue
@@ -494,7 +560,10 @@ class ForceIndexKernel {
   next(c: number, v: number): number {
     const pc = this.prev
     this.prev = c
-    if (this.i++ === 0) return NaN
+    if (this.i === 0) {
+      this.i = 1
+      return NaN
+    }
     return this.ema.next((c - pc) * v)
   }
 }
@@ -515,7 +584,7 @@ export const forceIndex: IndicatorDef = {
   batch(input, p) {
     const { close, volume } = input
     const n = close.length
-    const out = nans(n)
+    const out = output(n, 0)
     const k = new ForceIndexKernel(p.timePeriod)
     for (let i = 0; i < n; i++) out[i] = k.next(close[i], volume[i])
     return [out]
@@ -548,7 +617,10 @@ class EomKernel {
     const mid = (h + l) / 2
     const prevMid = this.prevMid
     this.prevMid = mid
-    if (this.i++ === 0) return NaN
+    if (this.i === 0) {
+      this.i = 1
+      return NaN
+    }
     const range = h - l
     // Box ratio = (volume / divisor) / range; no range or no volume means no measurable effort, so 0
     const emv = range > 0 && v > 0 ? (mid - prevMid) / (v / this.divisor / range) : 0
@@ -573,7 +645,7 @@ export const eom: IndicatorDef = {
   batch(input, p) {
     const { high, low, volume } = input
     const n = high.length
-    const out = nans(n)
+    const out = output(n, 0)
     const k = new EomKernel(p.timePeriod, p.divisor)
     for (let i = 0; i < n; i++) out[i] = k.next(high[i], low[i], volume[i])
     return [out]
@@ -607,7 +679,7 @@ export const vwma: IndicatorDef = {
   batch(input, p) {
     const { close, volume } = input
     const n = close.length
-    const out = nans(n)
+    const out = output(n, 0)
     const k = new WeightedMeanKernel(p.timePeriod)
     for (let i = 0; i < n; i++) out[i] = k.next(close[i], volume[i])
     return [out]
@@ -628,6 +700,17 @@ export const vwma: IndicatorDef = {
 /** PVT increment: volume x relative close change, 0 after a zero close */
 const pvtStep = (c: number, pc: number, v: number) => (pc !== 0 ? ((c - pc) / pc) * v : 0)
 
+class PvtStream implements Stream {
+  readonly out = nans(1)
+  private total = 0
+  private prev = NaN
+  update(x: Float64Array): void {
+    if (this.prev === this.prev) this.total += pvtStep(x[0], this.prev, x[1])
+    this.prev = x[0]
+    this.out[0] = this.total
+  }
+}
+
 /** Price-Volume Trend */
 export const pvt: IndicatorDef = {
   id: 'pvt',
@@ -644,27 +727,16 @@ export const pvt: IndicatorDef = {
   batch(input) {
     const { close, volume } = input
     const n = close.length
-    const out = nans(n)
+    const out = output(n, 0)
     let total = 0
-    for (let i = 0; i < n; i++) {
-      if (i > 0) total += pvtStep(close[i], close[i - 1], volume[i])
+    if (n > 0) out[0] = total
+    for (let i = 1; i < n; i++) {
+      total += pvtStep(close[i], close[i - 1], volume[i])
       out[i] = total
     }
     return [out]
   },
-  stream() {
-    const out = nans(1)
-    let total = 0
-    let prev = NaN
-    return {
-      out,
-      update(x) {
-        if (prev === prev) total += pvtStep(x[0], prev, x[1])
-        prev = x[0]
-        out[0] = total
-      },
-    }
-  },
+  stream: () => new PvtStream(),
 }
 
 export const VOLUME: readonly IndicatorDef[] = [
