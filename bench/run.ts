@@ -1,6 +1,6 @@
 // npm run bench: archive import throughput, one-year range read, `mercury --help` start time.
 // Writes BENCHMARKS.md (machine, numbers, comparison). Uses ../shared/data/real when present, else the
-// shipped sample (said so in the output).
+// shipped sample (said so in the output). MERCURY_BENCH_ONLY=signals|backfill|export runs one section.
 
 import { spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -12,6 +12,8 @@ import { importArchives } from '../src/lib/archive/import.js'
 import { KlineParser } from '../src/lib/exchanges/binance/archive.js'
 import { openDuck } from '../src/lib/lake/duck.js'
 import { LakeReader } from '../src/lib/lake/reader.js'
+import { runBackfillBench } from './backfill.js'
+import { runExportBench } from './export.js'
 import { runSignalsBench } from './signals.js'
 
 const ROOT = resolve(import.meta.dirname, '..', '..')
@@ -30,7 +32,31 @@ function add(name: string, value: string, target: string, note: string) {
   log(`${name}: ${value} (target ${target}) ${note}`)
 }
 
+const SECTIONS = { signals: runSignalsBench, backfill: runBackfillBench, export: runExportBench } as const
+
+/** Runs one section's bench and replaces its part of BENCHMARKS.md (between its markers) with the output */
+async function writeSection(name: keyof typeof SECTIONS) {
+  const body = await SECTIONS[name]()
+  const doc = readFileSync(join(ROOT, 'BENCHMARKS.md'), 'utf8')
+  const re = new RegExp(`<!-- ${name}:start -->[\\s\\S]*<!-- ${name}:end -->`)
+  if (!re.test(doc)) throw new Error(`BENCHMARKS.md has no ${name} markers`)
+  writeFileSync(join(ROOT, 'BENCHMARKS.md'), doc.replace(re, () => `<!-- ${name}:start -->\n${body}\n<!-- ${name}:end -->`))
+  log(`\nBENCHMARKS.md ${name} section updated`)
+}
+
+async function writeSignalsSection() {
+  await writeSection('signals')
+}
+
 async function main() {
+  // Sections take minutes each; MERCURY_BENCH_ONLY=signals|backfill|export runs one of them alone
+  const only = process.env.MERCURY_BENCH_ONLY
+  if (only) {
+    if (!(only in SECTIONS)) throw new Error(`MERCURY_BENCH_ONLY=${only}: expected ${Object.keys(SECTIONS).join(', ')}`)
+    rmSync(tmp, { recursive: true, force: true })
+    await writeSection(only as keyof typeof SECTIONS)
+    return
+  }
   const haveYear = existsSync(join(SHARED, 'BTCUSDT-1m-2024-01.csv.gz'))
   const gzFiles = haveYear
     ? Array.from({ length: 12 }, (_, i) => join(SHARED, `BTCUSDT-1m-2024-${String(i + 1).padStart(2, '0')}.csv.gz`))
@@ -169,11 +195,9 @@ async function main() {
   log('\nBENCHMARKS.md updated')
 
   // 6. Indicators (bench/signals.ts), in their own section of BENCHMARKS.md
-  const signals = await runSignalsBench()
-  const doc2 = readFileSync(join(ROOT, 'BENCHMARKS.md'), 'utf8')
-  const section = `<!-- signals:start -->\n${signals}\n<!-- signals:end -->`
-  writeFileSync(join(ROOT, 'BENCHMARKS.md'), doc2.replace(/<!-- signals:start -->[\s\S]*<!-- signals:end -->/, () => section))
-  log('\nBENCHMARKS.md indicator section updated')
+  await writeSignalsSection()
+  await writeSection('backfill')
+  await writeSection('export')
 }
 
 await main()
