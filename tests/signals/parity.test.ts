@@ -1,22 +1,11 @@
 // Every indicator in the catalog: metadata sanity, batch/stream parity on real data, warm-up, and edge cases
 import { describe, expect, it } from 'vitest'
-import { openStream, resolveParams, runBatch } from '../../src/lib/signals/engine.js'
+import { resolveParams, runBatch } from '../../src/lib/signals/engine.js'
 import { INDICATORS } from '../../src/lib/signals/registry.js'
 import { CATEGORIES, SOURCES, type Columns, type IndicatorDef } from '../../src/lib/signals/types.js'
 import { SOURCE_DATA } from './data.js'
+import { streamAll } from './streams.js'
 
-function streamAll(def: IndicatorDef, input: Columns, params = {}): Float64Array[] {
-  const n = input[def.inputs[0]]?.length ?? 0
-  const outs = def.outputs.map(() => new Float64Array(n))
-  const s = openStream(def, params)
-  const x = new Float64Array(def.inputs.length)
-  for (let i = 0; i < n; i++) {
-    for (let k = 0; k < def.inputs.length; k++) x[k] = input[def.inputs[k]][i]
-    s.update(x)
-    for (let o = 0; o < outs.length; o++) outs[o][i] = s.out[o]
-  }
-  return outs
-}
 
 /** Index of the first difference (NaN equals NaN), or -1. */
 function firstDiff(a: Float64Array, b: Float64Array): number {

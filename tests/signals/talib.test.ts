@@ -9,10 +9,11 @@ import { describe, expect, it } from 'vitest'
 import { NumericCsvScanner } from '../../src/lib/archive/csv.js'
 import { openArchive } from '../../src/lib/archive/source.js'
 import { KlineParser } from '../../src/lib/exchanges/binance/archive.js'
-import { openStream, resolveParams, runBatch } from '../../src/lib/signals/engine.js'
+import { resolveParams, runBatch } from '../../src/lib/signals/engine.js'
 import { INDICATORS } from '../../src/lib/signals/registry.js'
 import type { Columns, IndicatorDef } from '../../src/lib/signals/types.js'
 import { FIXTURES, KLINES } from '../helpers.js'
+import { streamAll } from './streams.js'
 
 const ROWS = 2000
 const REL_TOL = 1e-9
@@ -52,17 +53,6 @@ function goldenBars(): Promise<Columns> {
   return barsCache
 }
 
-function streamAll(def: IndicatorDef, input: Columns, params: Record<string, number>): Float64Array[] {
-  const outs = def.outputs.map(() => new Float64Array(ROWS))
-  const s = openStream(def, params)
-  const x = new Float64Array(def.inputs.length)
-  for (let i = 0; i < ROWS; i++) {
-    for (let k = 0; k < def.inputs.length; k++) x[k] = input[def.inputs[k]][i]
-    s.update(x)
-    for (let o = 0; o < outs.length; o++) outs[o][i] = s.out[o]
-  }
-  return outs
-}
 
 /** First row where `ours` departs from TA-Lib (NaN in the warm-up, within tolerance after), or undefined */
 function firstMismatch(ours: Float64Array, talib: (number | null)[], begIdx: number): string | undefined {

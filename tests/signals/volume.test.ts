@@ -1,10 +1,11 @@
 // Volume indicators: TA-Lib lookbacks and defaults, hand-checked values and defining properties on real data
 import { describe, expect, it } from 'vitest'
-import { openStream, resolveParams, runBatch } from '../../src/lib/signals/engine.js'
+import { resolveParams, runBatch } from '../../src/lib/signals/engine.js'
 import { VolumeProfileKernel } from '../../src/lib/signals/indicators/volume.js'
 import { indicator } from '../../src/lib/signals/registry.js'
 import type { Columns } from '../../src/lib/signals/types.js'
 import { realBars } from './data.js'
+import { streamAll as streamDef } from './streams.js'
 
 const f = (...v: number[]) => Float64Array.from(v)
 const run = (id: string, input: Columns, params: Record<string, number> = {}) => runBatch(indicator(id), input, params)
@@ -14,19 +15,7 @@ function near(a: number, b: number, rel = 1e-9) {
   expect(Math.abs(a - b), `${a} vs ${b}`).toBeLessThanOrEqual(rel * Math.max(Math.abs(a), Math.abs(b), 1e-300))
 }
 
-function streamAll(id: string, input: Columns, params: Record<string, number>): Float64Array[] {
-  const def = indicator(id)
-  const n = input[def.inputs[0]].length
-  const outs = def.outputs.map(() => new Float64Array(n))
-  const s = openStream(def, params)
-  const x = new Float64Array(def.inputs.length)
-  for (let i = 0; i < n; i++) {
-    for (let k = 0; k < x.length; k++) x[k] = input[def.inputs[k]][i]
-    s.update(x)
-    for (let o = 0; o < outs.length; o++) outs[o][i] = s.out[o]
-  }
-  return outs
-}
+const streamAll = (id: string, input: Columns, params: Record<string, number>) => streamDef(indicator(id), input, params)
 
 describe('TA-Lib conventions', () => {
   it('uses TA-Lib lookbacks and defaults', () => {

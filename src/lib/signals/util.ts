@@ -201,3 +201,24 @@ export class ScanMin {
     return this.value
   }
 }
+
+/** TA_INT_EMA from the first row: seeded with the simple mean of the first `period` values, then smoothed by k */
+export class SeededEma {
+  private sum = 0
+  private n = 0
+  value = NaN
+  constructor(
+    readonly period: number,
+    readonly k: number = 2 / (period + 1),
+  ) {}
+  /** Feeds one value; returns the EMA, NaN for the first period-1 values */
+  push(v: number): number {
+    if (this.n < this.period) {
+      this.sum += v
+      if (++this.n === this.period) this.value = this.sum / this.period
+      return this.value
+    }
+    this.value = (v - this.value) * this.k + this.value
+    return this.value
+  }
+}

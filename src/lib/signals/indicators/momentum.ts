@@ -4,7 +4,7 @@
 // NaN from `output`); every stream is a class, whose numeric fields V8 updates in place where variables captured
 // by a closure would be boxed on each write. Both forms run the same arithmetic in the same order
 import { param, type IndicatorDef, type Stream } from '../types.js'
-import { nans, output, pow2, RollingMax, RollingMin, ScanMax, ScanMin } from '../util.js'
+import { nans, output, pow2, RollingMax, RollingMin, ScanMax, ScanMin, SeededEma } from '../util.js'
 
 /** TA-Lib's TA_IS_ZERO; TA_EPSILON is 1e-14 in the TA-Lib sources this catalog follows */
 export const isZero = (v: number) => v > -0.00000000000001 && v < 0.00000000000001
@@ -22,25 +22,6 @@ const period = (name: string, def: number, min: number, max: number, description
  * EMA as TA_INT_EMA with the default compatibility: seeded with the simple mean of its first `period` inputs,
  * then prev + (x - prev) * k. NaN until `period` inputs have been seen.
  */
-class SeededEma {
-  private sum = 0
-  private n = 0
-  value = NaN
-  constructor(
-    readonly period: number,
-    readonly k: number,
-  ) {}
-  push(v: number): number {
-    if (this.n < this.period) {
-      this.sum += v
-      if (++this.n === this.period) this.value = this.sum / this.period
-      return this.value
-    }
-    this.value = (v - this.value) * this.k + this.value
-    return this.value
-  }
-}
-
 /** SMA with TA_INT_SMA's running total (add the new value, emit, drop the oldest). NaN until full. */
 class RunningSma {
   private readonly buf: Float64Array

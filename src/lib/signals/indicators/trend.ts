@@ -5,7 +5,7 @@
 // classes, whose numeric fields V8 updates in place where variables captured by a closure would be boxed on each
 // write. Both forms run the same arithmetic in the same order, which is what makes their values bit-identical
 import { param, type IndicatorDef, type Params, type Reading, type Stream } from '../types.js'
-import { nans, output, pow2, RollingMax, RollingMin, ScanMax, ScanMin } from '../util.js'
+import { nans, output, pow2, RollingMax, RollingMin, ScanMax, ScanMin, SeededEma } from '../util.js'
 
 export const timePeriod = (def: number, min = 2, max = 1000) =>
   param('timePeriod', def, min, max, 'number of rows in the window', { integer: true })
@@ -79,27 +79,6 @@ const isZero = (v: number) => v > -0.00000000000001 && v < 0.00000000000001
 /** Price above the line is bullish, below bearish */
 const priceVsLine = (out: ArrayLike<number>, x: ArrayLike<number>, o = 0, c = 0): Reading =>
   out[o] < x[c] ? 'bullish' : out[o] > x[c] ? 'bearish' : 'neutral'
-
-/** TA_INT_EMA from the first row: seeded with the simple mean of the first `period` values, k = 2/(period+1) */
-class Ema {
-  private readonly k: number
-  private n = 0
-  private sum = 0
-  value = NaN
-  constructor(private readonly per: number) {
-    this.k = 2 / (per + 1)
-  }
-  /** Feeds one value; returns the EMA, NaN for the first period-1 values */
-  push(v: number): number {
-    if (this.n < this.per) {
-      this.sum += v
-      if (++this.n === this.per) this.value = this.sum / this.per
-      return this.value
-    }
-    this.value = (v - this.value) * this.k + this.value
-    return this.value
-  }
-}
 
 /** TA_WMA's running sums: weights 1..period, newest heaviest; period 1 passes values through as TA-Lib does */
 class Wma {
@@ -392,11 +371,11 @@ export const wma: IndicatorDef = {
 /** DEMA's stream */
 class DemaStream implements Stream {
   readonly out = nans(1)
-  private readonly e1: Ema
-  private readonly e2: Ema
+  private readonly e1: SeededEma
+  private readonly e2: SeededEma
   constructor(per: number) {
-    this.e1 = new Ema(per)
-    this.e2 = new Ema(per)
+    this.e1 = new SeededEma(per)
+    this.e2 = new SeededEma(per)
   }
   update(x: Float64Array): void {
     const a = this.e1.push(x[0])
@@ -428,8 +407,8 @@ export const dema: IndicatorDef = {
     const n = x.length
     const lb = 2 * (p.timePeriod - 1)
     const out = output(n, lb)
-    const e1 = new Ema(p.timePeriod)
-    const e2 = new Ema(p.timePeriod)
+    const e1 = new SeededEma(p.timePeriod)
+    const e2 = new SeededEma(p.timePeriod)
     for (let i = 0; i < n; i++) {
       const a = e1.push(x[i])
       let v = NaN
@@ -445,13 +424,13 @@ export const dema: IndicatorDef = {
 /** TEMA's stream */
 class TemaStream implements Stream {
   readonly out = nans(1)
-  private readonly e1: Ema
-  private readonly e2: Ema
-  private readonly e3: Ema
+  private readonly e1: SeededEma
+  private readonly e2: SeededEma
+  private readonly e3: SeededEma
   constructor(per: number) {
-    this.e1 = new Ema(per)
-    this.e2 = new Ema(per)
-    this.e3 = new Ema(per)
+    this.e1 = new SeededEma(per)
+    this.e2 = new SeededEma(per)
+    this.e3 = new SeededEma(per)
   }
   update(x: Float64Array): void {
     this.out[0] = NaN
@@ -484,9 +463,9 @@ export const tema: IndicatorDef = {
     const n = x.length
     const lb = 3 * (p.timePeriod - 1)
     const out = output(n, lb)
-    const e1 = new Ema(p.timePeriod)
-    const e2 = new Ema(p.timePeriod)
-    const e3 = new Ema(p.timePeriod)
+    const e1 = new SeededEma(p.timePeriod)
+    const e2 = new SeededEma(p.timePeriod)
+    const e3 = new SeededEma(p.timePeriod)
     for (let i = 0; i < n; i++) {
       const a = e1.push(x[i])
       let v = NaN
