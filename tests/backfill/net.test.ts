@@ -38,6 +38,25 @@ describe('weight budget', () => {
     expect(Date.now()).toBeGreaterThanOrEqual(nextWindow)
   })
 
+  it('keeps counting requests still in flight when the header names another window', async () => {
+    // Four requests reserved under the assumed 1-minute window; the first answer says the exchange counts per
+    // second and has seen only that one request. The other three will still be counted there when they arrive
+    let clock = 1_000_000_000_500
+    const b = new WeightBudget(10, 60_000, () => clock)
+    for (let i = 0; i < 4; i++) await b.acquire(2)
+    b.observe(new Headers({ 'x-mbx-used-weight-1s': '2' }), clock)
+    expect(b.window).toBe(1000)
+    // 8 of 10 are taken in this window: one more request of 2 fits, the next has to wait for the next window
+    await b.acquire(2)
+    let waited = false
+    const next = b.acquire(2).then(() => (waited = true))
+    await new Promise((r) => setTimeout(r, 20))
+    expect(waited).toBe(false)
+    clock += 1000
+    await next
+    expect(b.snapshot().maxWindowWeight).toBe(10)
+  })
+
   it('rejects a request heavier than the whole budget instead of waiting forever', async () => {
     await expect(new WeightBudget(5).acquire(10)).rejects.toThrow(/can never fit a budget of 5/)
   })

@@ -34,6 +34,8 @@ export interface BudgetStats {
 
 export class WeightBudget {
   private readonly used = new Map<number, number>()
+  /** Recent reservations (time, weight), to count them again if the window changes */
+  private reservations: { t: number; w: number }[] = []
   private readonly latencies: number[] = []
   private stats = { weight: 0, maxWindowWeight: 0, waits: 0, waitedMs: 0 }
 
@@ -91,6 +93,9 @@ export class WeightBudget {
         this.stats.weight += weight
         // Old windows are never consulted again
         for (const k of this.used.keys()) if (k < start) this.used.delete(k)
+        this.reservations.push({ t, w: weight })
+        const keepFrom = t - Math.max(60_000, 2 * this.windowMs)
+        if (this.reservations[0].t < keepFrom) this.reservations = this.reservations.filter((r) => r.t >= keepFrom)
         return
       }
       // Wait for the next window to open; a small margin keeps us past the exchange's boundary too
@@ -106,9 +111,16 @@ export class WeightBudget {
     const h = usedWeightHeader(headers)
     if (!h) return
     if (h.windowMs !== this.windowMs) {
-      // The exchange counts over another window than assumed: adopt it; the counts so far were for the old one
+      // The exchange counts over another window than assumed: adopt it and count the recent reservations again
+      // in the new windows; requests still in flight are in no response's count yet, and must not be forgotten
       this.windowMs = h.windowMs
       this.used.clear()
+      const guard = this.guardMs()
+      for (const r of this.reservations) {
+        const start = this.startOf(r.t)
+        this.add(start, r.w)
+        if (r.t + guard >= start + this.windowMs) this.add(start + this.windowMs, r.w)
+      }
     }
     const start = this.startOf(sentAt)
     // Only raise: requests still in flight are in our count but not yet in the exchange's

@@ -21,8 +21,10 @@ export interface RestClientOptions {
   readonly backoff?: BackoffOptions
   /** Consecutive 429s tolerated before giving up */
   readonly max429?: number
-  readonly headers?: Record<string, string>
+  readonly headers?: Record<string, string> | undefined
   readonly now?: () => number
+  /** Sees every successful body with its URL (the collector's `--record`) */
+  readonly onBody?: ((url: string, body: string) => void) | undefined
 }
 
 export interface ClientStats extends BudgetStats {
@@ -61,6 +63,11 @@ export class RestClient {
 
   /** GETs JSON, waiting for budget and pauses, retrying what may be retried. */
   async getJson<T>(path: string, params: Params, weight: number): Promise<T> {
+    return (await this.getJsonText<T>(path, params, weight)).value
+  }
+
+  /** Like `getJson`, also returning the URL and the body as received. */
+  async getJsonText<T = unknown>(path: string, params: Params, weight: number): Promise<{ value: T; url: string; body: string }> {
     const url = this.url(path, params)
     let failures = 0
     let limited = 0
@@ -80,11 +87,14 @@ export class RestClient {
         const res = await httpGet(url, this.o.timeoutMs, this.o.headers)
         this.o.budget.noteLatency(this.now() - sentAt)
         this.o.budget.observe(res.headers, sentAt)
+        let value: T
         try {
-          return JSON.parse(res.body) as T
+          value = JSON.parse(res.body) as T
         } catch {
           throw new NetworkError(`GET ${redactUrl(url)} returned a body that is not JSON: ${res.body.slice(0, 80)}`)
         }
+        this.o.onBody?.(url, res.body)
+        return { value, url, body: res.body }
       } catch (err) {
         if (err instanceof RateLimitedError || err instanceof ServerError || err instanceof BannedError) {
           this.o.budget.noteLatency(this.now() - sentAt)
