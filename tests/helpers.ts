@@ -95,3 +95,40 @@ export function sharedAvailable(): boolean {
   console.warn(`skipping tests that need ${SHARED_REAL} (not present in this clone)`)
   return false
 }
+
+/** The Redis scripts/test.sh starts, tried when MERCURY_TEST_REDIS_URL is not set */
+const TEST_SH_REDIS_URL = 'redis://127.0.0.1:6390'
+
+let redisChecked: Promise<string | undefined> | undefined
+
+/**
+ * URL of the test Redis (MERCURY_TEST_REDIS_URL, else the one scripts/test.sh starts) once it answers PING.
+ * In CI a missing server throws (the tests fail, never skip); elsewhere it says why and the tests skip.
+ */
+export function redisTestUrl(): Promise<string | undefined> {
+  redisChecked ??= (async () => {
+    const url = process.env.MERCURY_TEST_REDIS_URL || TEST_SH_REDIS_URL
+    const { Redis } = await import('ioredis')
+    const r = new Redis(url, { lazyConnect: true, connectTimeout: 3000, maxRetriesPerRequest: 0, retryStrategy: () => null })
+    let last: Error | undefined
+    r.on('error', (e: Error) => (last = e))
+    try {
+      await r.connect()
+      await r.ping()
+      return url
+    } catch (caught) {
+      // ioredis rejects with "Connection is closed."; the socket error before it says why
+      const err = (last ?? caught) as Error
+      const why = process.env.MERCURY_TEST_REDIS_URL ? 'MERCURY_TEST_REDIS_URL does not answer' : 'MERCURY_TEST_REDIS_URL is not set'
+      const how =
+        'The bus and heartbeat tests need a real Redis. Run them through `npm test` (scripts/test.sh installs and starts ' +
+        "one on Debian as root), or start redis-server --port 6390 --save '' and set MERCURY_TEST_REDIS_URL=redis://127.0.0.1:6390."
+      if (process.env.CI) throw new Error(`${why} (CI): ${err.message.replace(/\.$/, '')}. ${how}`)
+      console.warn(`skipping the tests that need Redis: ${why} (${err.message.replace(/\.$/, '')}). ${how}`)
+      return undefined
+    } finally {
+      r.disconnect()
+    }
+  })()
+  return redisChecked
+}

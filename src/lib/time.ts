@@ -89,3 +89,19 @@ export function parseTime(text: string, flag: string): number {
 export function utcDate(us: number): string {
   return new Date(Math.floor(us / US_PER_MS)).toISOString().slice(0, 10)
 }
+
+/** Parses a duration such as `90m`, `1.5h`, `30s`, `500ms`, `2d` (or plain seconds) into ms. */
+export function parseDuration(text: string, flag: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text.trim())
+  const unit: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
+  const ms = m ? Number(m[1]) * unit[m[2] ?? 's'] : NaN
+  if (!Number.isFinite(ms) || ms <= 0) {
+    throw new UsageError(`Invalid ${flag}: '${text}'. Expected a duration such as 500ms, 30s, 90m, 2h or 1d`)
+  }
+  return Math.round(ms)
+}
+
+/** Wall-clock now in µs, from the monotonic high-resolution clock (receipt times of live frames). */
+export function nowUs(): number {
+  return Math.round((performance.timeOrigin + performance.now()) * 1000)
+}

@@ -115,6 +115,17 @@ export interface OpenInterest extends RecordBase {
   readonly openInterestValue: number | undefined
 }
 
+/** Best bid and offer as the exchange pushes it (Binance `bookTicker`): a check on the local book, not stored. */
+export interface BookTicker extends RecordBase {
+  readonly type: 'book_ticker'
+  /** Order-book update id the quote reflects (Binance `u`), when sent */
+  readonly updateId: number | undefined
+  readonly bidPrice: number
+  readonly bidAmount: number
+  readonly askPrice: number
+  readonly askAmount: number
+}
+
 export const INTEGRITY_KINDS = ['gap', 'resync', 'checksum_failure', 'crossed_book', 'disconnect'] as const
 export type IntegrityKind = (typeof INTEGRITY_KINDS)[number]
 
@@ -139,4 +150,17 @@ export type MarketRecord =
   | Funding
   | Liquidation
   | OpenInterest
+  | BookTicker
   | IntegrityEvent
+
+/** Instructions a feed's wire carries besides market data (not stored). */
+export interface FeedControl {
+  readonly type: 'control'
+  /** `shutdown`: the server will close this connection soon (Binance `serverShutdown`): reconnect make-before-break.
+   *  `ack`: a subscription answer. `error`: the venue reported an error. `heartbeat`: liveness only. */
+  readonly event: 'shutdown' | 'ack' | 'error' | 'heartbeat'
+  readonly localTimestamp: number
+  /** Venue sequence carried by the frame (Coinbase `sequence_num`), for connection-wide gap checks */
+  readonly sequence?: number | undefined
+  readonly detail?: string | undefined
+}

@@ -252,10 +252,8 @@ export class LakeWriter {
     this.stages.delete(dsKey(ds))
   }
 
-  /** Merges a dataset's staged rows into the lake and swaps its manifest (the commit point). */
-  async commit(ds: DatasetId): Promise<CommitResult> {
-    const st = this.stages.get(dsKey(ds))
-    if (!st) return { dataset: ds, rowsStaged: 0, rowsWritten: 0, partitionsChanged: 0, partitionsUnchanged: 0 }
+  /** What both commit paths need: the dataset's schema, folder and manifest, and the SQL pieces of its columns. */
+  private commitSql(ds: DatasetId) {
     const schema = SCHEMAS[ds.kind]
     const gran = granularityOf(ds)
     const dir = datasetDir(this.lakeDir, ds)
@@ -263,15 +261,27 @@ export class LakeWriter {
     if (before.granularity !== gran) {
       throw new FatalError(`Lake dataset ${dir} uses ${before.granularity} partitions, expected ${gran}`)
     }
-    const c = this.conn
     const ident = [`${sqlString(ds.exchange)} AS exchange`, `${sqlString(ds.symbol)} AS symbol`]
     if (hasInterval(ds.kind)) ident.push(`${sqlString(ds.interval ?? '')} AS interval`)
-    const storedCols = schema.columns.map((col) => col.name)
-    const colExprs = schema.columns.map(
-      (col) => `CAST(${col.expr ?? `"${col.name}"`} AS ${col.type}) AS "${col.name}"`,
-    )
-    const keyList = schema.key.map((k) => `"${k}"`).join(', ')
-    const part = partitionExpr(gran, `"${schema.time}"`)
+    return {
+      schema,
+      gran,
+      dir,
+      before,
+      ident,
+      storedCols: schema.columns.map((col) => col.name),
+      colExprs: schema.columns.map(columnExpr),
+      keyList: schema.key.map((k) => `"${k}"`).join(', '),
+      part: partitionExpr(gran, `"${schema.time}"`),
+    }
+  }
+
+  /** Merges a dataset's staged rows into the lake and swaps its manifest (the commit point). */
+  async commit(ds: DatasetId): Promise<CommitResult> {
+    const st = this.stages.get(dsKey(ds))
+    if (!st) return { dataset: ds, rowsStaged: 0, rowsWritten: 0, partitionsChanged: 0, partitionsUnchanged: 0 }
+    const { schema, gran, dir, before, ident, storedCols, colExprs, keyList, part } = this.commitSql(ds)
+    const c = this.conn
 
     // Newest row per key among the staged ones; a plain view when the keys are unique (the common case),
     // because materialising a table costs as much as writing the Parquet (see BENCHMARKS.md)
@@ -392,6 +402,203 @@ export class LakeWriter {
     }
   }
 
+  /**
+   * Appends a dataset's staged rows as new files next to the partitions' existing ones, skipping rows whose key
+   * the lake already holds (events are immutable: the stored copy wins). This is the collector's path: its cost
+   * grows with the batch, not with the partition, so a 5 s batch into a day of trades stays cheap. A partition
+   * that reaches `compactAt` files is rewritten as one.
+   */
+  async commitAppend(ds: DatasetId, opts: { compactAt?: number } = {}): Promise<CommitResult> {
+    const st = this.stages.get(dsKey(ds))
+    if (!st) return { dataset: ds, rowsStaged: 0, rowsWritten: 0, partitionsChanged: 0, partitionsUnchanged: 0 }
+    const compactAt = opts.compactAt ?? 64
+    const { schema, gran, dir, before, ident, storedCols, colExprs, keyList, part } = this.commitSql(ds)
+    const c = this.conn
+    const allCols = ['exchange', 'symbol', ...(hasInterval(ds.kind) ? ['interval'] : []), ...storedCols]
+    const colList = allCols.map((x) => `"${x}"`).join(', ')
+    const on = schema.key.map((k) => `n."${k}" = o."${k}"`).join(' AND ')
+    const k0 = `"${schema.key[0]}"`
+
+    // Kinds keyed by receipt time (book rows, integrity events) cannot collide with stored rows: a restarted
+    // collector receives them at new times. Skipping the key checks for them halves the cost of a book batch
+    const unique = schema.key[0] === 'local_timestamp'
+    if (unique) {
+      // A view: the batch is read a few times below, which costs less than materialising it
+      await c.run(`CREATE OR REPLACE TEMP VIEW _new AS
+        SELECT ${ident.join(', ')}, ${colExprs.join(', ')}, ${part} AS _part FROM ${st.table}`)
+    } else {
+      // First staged row per key wins within the batch too
+      await c.run(`CREATE OR REPLACE TEMP TABLE _new AS
+        SELECT ${colList}, _part FROM (
+          SELECT ${ident.join(', ')}, ${colExprs.join(', ')}, ${part} AS _part,
+                 row_number() OVER (PARTITION BY ${keyList} ORDER BY _source, _line) AS _rn
+          FROM ${st.table}) WHERE _rn = 1`)
+    }
+    const ranges = unique
+      ? []
+      : (await c.runAndReadAll(`SELECT _part, min(${k0}), max(${k0}) FROM _new GROUP BY _part ORDER BY 1`))
+          .getRows()
+          .map((r) => ({ part: String(r[0]), min: Number(r[1]), max: Number(r[2]) }))
+    // Drop keys the lake already has; the key range filter lets DuckDB skip row groups by their statistics
+    for (const r of ranges) {
+      const files = (before.partitions[r.part]?.files ?? []).map((f) => join(dir, f))
+      if (files.length === 0 || unique) continue
+      await c.run(`DELETE FROM _new n WHERE n._part = ${sqlString(r.part)} AND EXISTS (
+        SELECT 1 FROM read_parquet([${files.map(sqlString).join(', ')}]) o
+        WHERE o.${k0} BETWEEN ${r.min} AND ${r.max} AND ${on})`)
+    }
+    const stats = await c.runAndReadAll(`SELECT _part, count(*), min("${schema.time}"), max("${schema.time}"),
+        min(${k0}), max(${k0}) FROM _new GROUP BY _part ORDER BY 1`)
+    const rows = stats.getRows()
+    if (rows.length === 0) {
+      await this.discard(ds)
+      return { dataset: ds, rowsStaged: st.rows, rowsWritten: 0, partitionsChanged: 0, partitionsUnchanged: ranges.length }
+    }
+    const gap = gapSql(schema, ds, k0, 'prev')
+    const stageDir = join(tmpRoot(this.lakeDir), `append-${process.pid}-${randomId()}`)
+    mkdirSync(stageDir, { recursive: true })
+    try {
+      // Receipt-keyed rows are staged in arrival order, which DuckDB keeps (preserve_insertion_order): no sort
+      await c.run(`COPY (SELECT ${colList}, _part FROM _new ${unique ? '' : `ORDER BY _part, ${keyList}`})
+        TO ${sqlString(stageDir)} (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (_part), FILENAME_PATTERN 'data_{i}')`)
+      const generation = before.generation + 1
+      const partitions: Record<string, PartitionInfo> = { ...before.partitions }
+      const retiredNow: string[] = []
+      let rowsWritten = 0
+      for (const row of rows) {
+        const p = String(row[0])
+        const n = Number(row[1])
+        const srcDir = join(stageDir, `_part=${p}`)
+        const outs = readdirSync(srcDir).filter((f) => f.endsWith('.parquet')).sort(byNumber)
+        const pdir = partitionDirName(gran, p)
+        mkdirSync(join(dir, pdir), { recursive: true })
+        const added: string[] = []
+        let bytes = 0
+        for (const f of outs) {
+          const rel = `${pdir}/part-g${generation}-${randomId()}.parquet`
+          renameSync(join(srcDir, f), join(dir, rel))
+          bytes += statSync(join(dir, rel)).size
+          added.push(rel)
+        }
+        const old = before.partitions[p]
+        let files = [...(old?.files ?? []), ...added]
+        let info: PartitionInfo
+        const minKey = Number(row[4])
+        const maxKey = Number(row[5])
+        if (old && minKey > old.maxKey && files.length <= compactAt) {
+          // The common case, keys moving forward: gap statistics extend without reading the old files
+          const inner = await c.runAndReadAll(`SELECT count(*) FILTER (WHERE prev IS NOT NULL AND ${gap.flag}),
+              coalesce(sum(CASE WHEN prev IS NOT NULL AND ${gap.flag} THEN ${gap.missing} ELSE 0 END), 0)
+            FROM (SELECT ${k0}, lag(${k0}, 1, ${old.maxKey}) OVER (ORDER BY ${k0}) AS prev FROM _new WHERE _part = ${sqlString(p)})`)
+          const [g, m] = inner.getRows()[0]
+          info = {
+            files,
+            rows: old.rows + n,
+            bytes: old.bytes + bytes,
+            minTime: Math.min(old.minTime, Number(row[2])),
+            maxTime: Math.max(old.maxTime, Number(row[3])),
+            minKey: old.minKey,
+            maxKey,
+            gaps: old.gaps + Number(g),
+            missing: old.missing + Number(m),
+          }
+        } else {
+          // Keys landing inside the stored range (a repair) or too many files: recompute, compacting if due
+          const src = `read_parquet([${files.map((f) => sqlString(join(dir, f))).join(', ')}])`
+          if (files.length > compactAt) {
+            const rel = `${pdir}/part-g${generation}-${randomId()}.parquet`
+            const tmp = join(stageDir, `compact-${randomId()}.parquet`)
+            await c.run(`COPY (SELECT ${colList} FROM ${src} ORDER BY ${keyList}) TO ${sqlString(tmp)} (FORMAT parquet, COMPRESSION zstd)`)
+            renameSync(tmp, join(dir, rel))
+            retiredNow.push(...files)
+            files = [rel]
+          }
+          const all = `read_parquet([${files.map((f) => sqlString(join(dir, f))).join(', ')}])`
+          const s2 = (await c.runAndReadAll(`SELECT count(*), min("${schema.time}"), max("${schema.time}"), min(${k0}), max(${k0}),
+              count(*) FILTER (WHERE prev IS NOT NULL AND ${gap.flag}),
+              coalesce(sum(CASE WHEN prev IS NOT NULL AND ${gap.flag} THEN ${gap.missing} ELSE 0 END), 0)
+            FROM (SELECT "${schema.time}", ${k0}, lag(${k0}) OVER (ORDER BY ${k0}) AS prev FROM ${all})`)).getRows()[0]
+          let total = 0
+          for (const f of files) total += statSync(join(dir, f)).size
+          info = {
+            files,
+            rows: Number(s2[0]),
+            bytes: total,
+            minTime: Number(s2[1]),
+            maxTime: Number(s2[2]),
+            minKey: Number(s2[3]),
+            maxKey: Number(s2[4]),
+            gaps: Number(s2[5]),
+            missing: Number(s2[6]),
+          }
+        }
+        fsyncDir(join(dir, pdir))
+        rowsWritten += n
+        partitions[p] = info
+      }
+      const now = Date.now()
+      const after: Manifest = {
+        ...before,
+        generation,
+        updatedAt: new Date(now).toISOString(),
+        partitions,
+        retired: [...before.retired, ...retiredNow.map((file) => ({ file, at: now }))],
+      }
+      writeManifest(dir, after)
+      if (retiredNow.length > 0) this.collectGarbage(dir, after)
+      await this.discard(ds)
+      log.debug(`${datasetLabel(ds)}: appended ${rowsWritten} rows to ${rows.length} partitions`)
+      return { dataset: ds, rowsStaged: st.rows, rowsWritten, partitionsChanged: rows.length, partitionsUnchanged: Math.max(0, ranges.length - rows.length) }
+    } finally {
+      rmSync(stageDir, { recursive: true, force: true })
+    }
+  }
+
+  /** Rewrites every partition of a dataset that holds more than one file as a single sorted file. */
+  async compact(ds: DatasetId): Promise<number> {
+    const schema = SCHEMAS[ds.kind]
+    const dir = datasetDir(this.lakeDir, ds)
+    const before = readManifest(dir)
+    if (!before) return 0
+    const many = Object.entries(before.partitions).filter(([, p]) => p.files.length > 1)
+    if (many.length === 0) return 0
+    const c = this.conn
+    const gran = before.granularity
+    const allCols = ['exchange', 'symbol', ...(hasInterval(ds.kind) ? ['interval'] : []), ...schema.columns.map((x) => x.name)]
+    const colList = allCols.map((x) => `"${x}"`).join(', ')
+    const keyList = schema.key.map((k) => `"${k}"`).join(', ')
+    const generation = before.generation + 1
+    const partitions: Record<string, PartitionInfo> = { ...before.partitions }
+    const retiredNow: string[] = []
+    const stageDir = join(tmpRoot(this.lakeDir), `compact-${process.pid}-${randomId()}`)
+    mkdirSync(stageDir, { recursive: true })
+    try {
+      for (const [p, info] of many) {
+        const src = `read_parquet([${info.files.map((f) => sqlString(join(dir, f))).join(', ')}])`
+        const rel = `${partitionDirName(gran, p)}/part-g${generation}-${randomId()}.parquet`
+        const tmp = join(stageDir, `${randomId()}.parquet`)
+        await c.run(`COPY (SELECT ${colList} FROM ${src} ORDER BY ${keyList}) TO ${sqlString(tmp)} (FORMAT parquet, COMPRESSION zstd)`)
+        renameSync(tmp, join(dir, rel))
+        fsyncDir(join(dir, partitionDirName(gran, p)))
+        retiredNow.push(...info.files)
+        partitions[p] = { ...info, files: [rel], bytes: statSync(join(dir, rel)).size }
+      }
+      const now = Date.now()
+      const after: Manifest = {
+        ...before,
+        generation,
+        updatedAt: new Date(now).toISOString(),
+        partitions,
+        retired: [...before.retired, ...retiredNow.map((file) => ({ file, at: now }))],
+      }
+      writeManifest(dir, after)
+      this.collectGarbage(dir, after)
+      return many.length
+    } finally {
+      rmSync(stageDir, { recursive: true, force: true })
+    }
+  }
+
   /** Deletes retired files past their grace period and files no manifest names (left by a killed writer). */
   private collectGarbage(dir: string, m: Manifest): void {
     const now = Date.now()
@@ -433,6 +640,16 @@ export class LakeWriter {
       this.lock.release()
     }
   }
+}
+
+/** SQL turning a staged column into its stored type; a NaN staged for an integer column means NULL (not sent). */
+function columnExpr(col: KindSchema['columns'][number]): string {
+  if (col.expr) return `CAST(${col.expr} AS ${col.type}) AS "${col.name}"`
+  const c = `"${col.name}"`
+  if (col.type === 'BIGINT' || col.type === 'INTEGER') {
+    return `CAST(CASE WHEN isnan(${c}) THEN NULL ELSE ${c} END AS ${col.type}) AS ${c}`
+  }
+  return `CAST(${c} AS ${col.type}) AS ${c}`
 }
 
 function byNumber(a: string, b: string): number {

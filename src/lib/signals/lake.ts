@@ -35,7 +35,7 @@ export interface LakeSignalsResult extends SignalsResult {
 }
 
 /** Picks the bars to read: the interval itself, else the coarsest finer interval that divides it. */
-function sourceInterval(lakeDir: string, instrument: Instrument, interval: Interval): Interval {
+export function sourceInterval(lakeDir: string, instrument: Instrument, interval: Interval): Interval {
   const held = listDatasets(lakeDir)
     .filter((d) => d.ds.kind === 'bars' && d.ds.exchange === instrument.exchange && d.ds.symbol === instrument.symbol)
     .map((d) => d.ds.interval as Interval)

@@ -2,10 +2,13 @@ import { closeSync, fsyncSync, openSync, renameSync, writeSync, unlinkSync } fro
 import { dirname } from 'node:path'
 import { randomBytes } from 'node:crypto'
 
-/** Writes a file atomically: temp file in the same folder, fsync, rename over the target, fsync the folder. */
-export function writeFileAtomic(path: string, data: string | Uint8Array): void {
+/**
+ * Writes a file atomically: temp file in the same folder, fsync, rename over the target, fsync the folder.
+ * `mode` 0o600 keeps secrets (upload URLs, tokens) private from the first byte.
+ */
+export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): void {
   const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
-  const fd = openSync(tmp, 'w', 0o644)
+  const fd = openSync(tmp, 'w', mode)
   try {
     writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data)
     fsyncSync(fd)
@@ -39,4 +42,16 @@ export function fsyncDir(dir: string): void {
 /** Short random id for file names. */
 export function randomId(): string {
   return randomBytes(6).toString('hex')
+}
+
+/** Small seeded PRNG (mulberry32), uniform in [0, 1): deterministic fault plans, generated inputs, tests. */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
 }
