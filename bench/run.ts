@@ -1,6 +1,6 @@
 // npm run bench: archive import throughput, one-year range read, `mercury --help` start time.
 // Writes BENCHMARKS.md (machine, numbers, comparison). Uses ../shared/data/real when present, else the
-// shipped sample (said so in the output). MERCURY_BENCH_ONLY=signals|backfill|export runs one section.
+// shipped sample (said so in the output). MERCURY_BENCH_ONLY=<section> runs one section (signals, backfill, export, collect, bus, backtest, optimize, convert-lob).
 
 import { spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -13,6 +13,11 @@ import { KlineParser } from '../src/lib/exchanges/binance/archive.js'
 import { openDuck } from '../src/lib/lake/duck.js'
 import { LakeReader } from '../src/lib/lake/reader.js'
 import { runBackfillBench } from './backfill.js'
+import { runBacktestLoopBench } from './backtest.js'
+import { runOptimizeBench } from './backtest-opt.js'
+import { benchBus } from './bus.js'
+import { runConvertLobBench } from './convert-lob.js'
+import { runCollectBench } from './collect.js'
 import { runExportBench } from './export.js'
 import { runSignalsBench } from './signals.js'
 
@@ -32,7 +37,16 @@ function add(name: string, value: string, target: string, note: string) {
   log(`${name}: ${value} (target ${target}) ${note}`)
 }
 
-const SECTIONS = { signals: runSignalsBench, backfill: runBackfillBench, export: runExportBench } as const
+const SECTIONS = {
+  signals: runSignalsBench,
+  backfill: runBackfillBench,
+  export: runExportBench,
+  collect: runCollectBench,
+  bus: async () => (await benchBus()).markdown,
+  backtest: runBacktestLoopBench,
+  optimize: runOptimizeBench,
+  'convert-lob': runConvertLobBench,
+} as const
 
 /** Runs one section's bench and replaces its part of BENCHMARKS.md (between its markers) with the output */
 async function writeSection(name: keyof typeof SECTIONS) {
@@ -198,6 +212,11 @@ async function main() {
   await writeSignalsSection()
   await writeSection('backfill')
   await writeSection('export')
+  await writeSection('collect')
+  await writeSection('bus')
+  await writeSection('backtest')
+  await writeSection('optimize')
+  await writeSection('convert-lob')
 }
 
 await main()

@@ -4,8 +4,13 @@ import { Command, Option } from 'commander'
 import { readFileSync } from 'node:fs'
 import { LOG_LEVELS } from './lib/log.js'
 import { registerBackfill } from './commands/backfill.js'
+import { registerBacktest } from './commands/backtest.js'
+import { registerCollect } from './commands/collect.js'
+import { registerConvertLob } from './commands/convert-lob.js'
 import { registerData } from './commands/data.js'
 import { registerExport } from './commands/export.js'
+import { registerKaggleUpload } from './commands/kaggle-upload.js'
+import { registerReplayServer } from './commands/replay-server.js'
 import { registerSignals } from './commands/signals.js'
 
 function version(): string {
@@ -34,8 +39,13 @@ Examples:
   $ mercury signals binance:BTCUSDT --interval 1h --mtf 4h,1d`,
     )
   registerBackfill(program)
+  registerBacktest(program)
+  registerCollect(program)
+  registerConvertLob(program)
   registerData(program)
   registerExport(program)
+  registerKaggleUpload(program)
+  registerReplayServer(program)
   registerSignals(program)
   for (const c of program.commands) {
     c.exitOverride()

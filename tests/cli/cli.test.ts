@@ -14,7 +14,7 @@ describe('mercury CLI', () => {
     expect(r.code).toBe(0)
     const commands = r.stdout.split('Commands:')[1].split('Examples:')[0]
     const names = [...commands.matchAll(/^\s{2}(\S+)/gm)].map((m) => m[1])
-    expect(names).toEqual(['backfill', 'data', 'export', 'signals', 'help'])
+    expect(names).toEqual(['backfill', 'backtest', 'collect', 'convert-lob', 'data', 'export', 'kaggle-upload', 'replay-server', 'signals', 'help'])
     expect(r.stdout).toMatch(/Examples:/)
     for (const sub of [['backfill'], ['data'], ['data', 'ls'], ['data', 'gaps'], ['data', 'query'], ['signals'], ['export'], ['export', 'timescale']]) {
       const h = cli([...sub, '--help'], tempDir())
