@@ -98,6 +98,7 @@ function parseSizing(text: string) {
 const pct = (x: number) => (Number.isFinite(x) ? `${x >= 0 ? '+' : ''}${(x * 100).toFixed(2)}%` : x === Infinity ? '∞' : '-')
 const num = (x: number, digits = 2) => (Number.isFinite(x) ? x.toFixed(digits) : x === Infinity ? '∞' : x === -Infinity ? '-∞' : '-')
 const money = (x: number) => (Number.isFinite(x) ? x.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 }) : '-')
+const fmtQty = (x: number) => (Number.isFinite(x) ? String(Number(x.toPrecision(8))) : '-')
 
 export function registerBacktest(program: Command): void {
   program
@@ -246,26 +247,7 @@ Examples:
       progress.done()
       const { computeMetrics } = await import('../lib/backtest/metrics.js')
       const metrics = computeMetrics(result)
-      const files: Record<string, string> = {}
-      if (opts.report || opts.trades || opts.equity) {
-        const { renderHtmlReport, writeEquityFile, writeTradesFile } = await import('../lib/backtest/report.js')
-        if (opts.report) {
-          const { writeFileAtomic } = await import('../lib/util/fs.js')
-          const { mkdirSync } = await import('node:fs')
-          const { dirname, resolve } = await import('node:path')
-          mkdirSync(dirname(resolve(opts.report)), { recursive: true })
-          writeFileAtomic(opts.report, renderHtmlReport(result, metrics))
-          files.report = opts.report
-        }
-        if (opts.trades) {
-          await writeTradesFile(opts.trades, result)
-          files.trades = opts.trades
-        }
-        if (opts.equity) {
-          await writeEquityFile(opts.equity, result)
-          files.equity = opts.equity
-        }
-      }
+      const files = await writeRunFiles(opts, result, metrics)
       const n = result.equity.equity.length
       const finalEquity = n ? result.equity.equity[n - 1] : result.startCapital
       const finalBench = n ? result.benchmark.equity[n - 1] : result.startCapital
@@ -283,6 +265,7 @@ Examples:
           benchmarkFinalEquity: finalBench,
           metrics,
           trades: result.trades.length,
+          openPositions: (result.openPositions ?? []).map((o) => ({ ...o, entryTime: isoUs(o.entryTime) })),
           fills: result.fills.length,
           orders: result.orders?.length ?? 0,
           fees: result.fees,
@@ -332,9 +315,43 @@ Examples:
       const states = result.riskEvents.filter((e) => e.action !== 'rejected' && e.action !== 'resized')
       if (rejected) process.stdout.write(`risk: ${rejected} order(s) rejected or resized (see --json riskEvents)\n`)
       for (const e of states.slice(0, 5)) process.stdout.write(`risk: ${e.action} at ${isoUs(e.time)}: ${e.reason}\n`)
+      for (const o of result.openPositions ?? []) {
+        process.stdout.write(
+          `open at the end: ${o.direction} ${fmtQty(o.qty)} ${o.instrument} since ${isoUs(o.entryTime)} at ${fmtQty(o.entryPrice)}, ` +
+            `marked at ${fmtQty(o.markPrice)}: unrealised ${money(o.unrealised)} (not in the trade statistics)\n`,
+        )
+      }
       if (result.gaps.length) process.stdout.write(`note: the range has ${result.gaps.length} data gap(s); --strict refuses to run over them\n`)
       for (const [k, v] of Object.entries(files)) process.stdout.write(`wrote ${k} ${v}\n`)
     })
+}
+
+/** Writes what --report, --trades and --equity ask for; returns what was written, by kind. */
+async function writeRunFiles(
+  opts: Pick<BacktestOptions, 'report' | 'trades' | 'equity'>,
+  result: import('../lib/backtest/types.js').BacktestResult,
+  metrics: import('../lib/backtest/types.js').Metrics,
+): Promise<Record<string, string>> {
+  const files: Record<string, string> = {}
+  if (!opts.report && !opts.trades && !opts.equity) return files
+  const { renderHtmlReport, writeEquityFile, writeTradesFile } = await import('../lib/backtest/report.js')
+  if (opts.report) {
+    const { writeFileAtomic } = await import('../lib/util/fs.js')
+    const { mkdirSync } = await import('node:fs')
+    const { dirname, resolve } = await import('node:path')
+    mkdirSync(dirname(resolve(opts.report)), { recursive: true })
+    writeFileAtomic(opts.report, renderHtmlReport(result, metrics))
+    files.report = opts.report
+  }
+  if (opts.trades) {
+    await writeTradesFile(opts.trades, result)
+    files.trades = opts.trades
+  }
+  if (opts.equity) {
+    await writeEquityFile(opts.equity, result)
+    files.equity = opts.equity
+  }
+  return files
 }
 
 /** --optimize: the optimiser (src/lib/backtest/optimize.ts) searches; this prints its table or JSON. */
@@ -378,8 +395,30 @@ async function optimize(
       progress.update(`${p.folds > 1 ? `fold ${p.fold + 1}/${p.folds}: ` : ''}${p.done}/${p.total} trials, best ${Number.isFinite(p.best) ? p.best.toFixed(3) : '-'}`),
   })
   progress.done()
+  // --report, --trades and --equity describe one run of the best parameters (the ones to trade next) over the
+  // whole range: in-sample for the folds it was chosen on, which the report's header says through its params
+  let files: Record<string, string> = {}
+  if (opts.report || opts.trades || opts.equity) {
+    const { runBacktest } = await import('../lib/backtest/engine.js')
+    const { computeMetrics } = await import('../lib/backtest/metrics.js')
+    progress.update(`running the best parameters over the whole range for the report…`)
+    const run = await runBacktest({
+      lakeDir: g.dataDir,
+      instruments: base.instruments,
+      interval: base.interval,
+      from: base.from,
+      to: base.to,
+      market: base.market,
+      strategy: opts.strategy as string,
+      params: result.best.params,
+      strict: opts.strict === true,
+      ...base.sim,
+    })
+    progress.done()
+    files = await writeRunFiles(opts, run, computeMetrics(run))
+  }
   if (g.json) {
-    printJson(optimizationToJson(result))
+    printJson({ ...(optimizationToJson(result) as Record<string, unknown>), files })
     return
   }
   const rows = formatOptimization(result)
@@ -392,4 +431,5 @@ async function optimize(
   if (result.foldCount > 0 && result.oos) {
     process.stdout.write(`out-of-sample (walk-forward, ${result.foldCount} folds): return ${pct(result.oos.metrics.totalReturn)}, ${result.objective} ${num(objectiveValue(result.oos.metrics, result.objective))}\n`)
   }
+  for (const [k, v] of Object.entries(files)) process.stdout.write(`wrote ${k} ${v} (best parameters over the whole range)\n`)
 }

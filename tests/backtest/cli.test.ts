@@ -25,6 +25,7 @@ interface Json {
   benchmarkFinalEquity: number
   metrics: Record<string, unknown>
   trades: number
+  openPositions: { instrument: string; direction: string; entryTime: string; entryPrice: number; markPrice: number; qty: number; pnl: number; unrealised: number; fees: number }[]
   fills: number
   orders: number
   fees: number
@@ -113,6 +114,7 @@ describe('mercury backtest', () => {
     const args = ['backtest', 'binance:BTCUSDT', 'binance-futures:BTCUSDT', '--strategy', 'buy-and-hold', '--leverage', '2', '--intrabar', '1m']
     const r = cli([...args, '--json'], two)
     expect(r.code, r.stderr).toBe(0)
+    const table = cli(args, two)
     const funding = 'no funding data for binance-futures:BTCUSDT in the lake: funding payments are not simulated (mercury backfill binance-futures:BTCUSDT --kind funding)'
     expect(r.stderr).toBe(`warning: ${funding}\n`)
     const j = JSON.parse(r.stdout) as Json
@@ -121,7 +123,16 @@ describe('mercury backtest', () => {
     expect(j.warnings).toEqual([funding])
     expect(j.fills).toBe(2)
     expect(j.bars).toBe(31 * 24)
-    const table = cli(args, two)
+    // Both legs are still held at the end: listed, marked at the last close, and they account for the whole result
+    expect(j.trades).toBe(0)
+    expect(j.openPositions.map((o) => [o.instrument, o.direction])).toEqual([['binance:BTCUSDT', 'long'], ['binance-futures:BTCUSDT', 'long']])
+    for (const o of j.openPositions) {
+      expect(o.markPrice).toBe(93576)
+      expect(o.unrealised).toBeCloseTo(o.qty * (o.markPrice - o.entryPrice), 6)
+      expect(o.pnl).toBeCloseTo(o.unrealised - o.fees, 6)
+    }
+    expect(j.openPositions.reduce((a, o) => a + o.pnl, 0)).toBeCloseTo(j.finalEquity - j.startCapital, 4)
+    expect(table.stdout).toMatch(/open at the end: long [\d.]+ binance-futures:BTCUSDT since 2024-12-01T01:00:00/)
     expect(table.stdout).toMatch(/│ funding\s+│\s+0\.00 │/)
   })
 
@@ -129,6 +140,22 @@ describe('mercury backtest', () => {
     const r = cli(['backtest', 'binance:BTCUSDT', '--strategy', 'rsi-reversion', '--interval', '1h', '--optimize', 'grid', '--param', 'period=10:14:2', '--param', 'lower=30', '--param', 'upper=70', '--workers', '1'], lake)
     expect(r.code, r.stderr).toBe(0)
     expect(r.stdout).toMatch(/grid search of rsi-reversion on binance:BTCUSDT 1h: 3 runs/)
+  })
+
+  it('writes --report and --trades of an --optimize run for the best parameters over the whole range', () => {
+    const report = join(dir, 'opt', 'best.html')
+    const trades = join(dir, 'opt', 'best-trades.csv')
+    const opt = ['backtest', 'binance:BTCUSDT', '--strategy', 'rsi-reversion', '--interval', '1h', '--optimize', 'grid', '--param', 'period=10:14:2', '--param', 'lower=30', '--param', 'upper=70', '--workers', '1']
+    const j = cliJson<{ best: { params: Record<string, number> }; files: Record<string, string> }>([...opt, '--report', report, '--trades', trades], lake)
+    expect(j.files).toEqual({ report, trades })
+    // The same files as a plain run with the best parameters writes
+    const plainTrades = join(dir, 'opt', 'plain-trades.csv')
+    const params = Object.entries(j.best.params).flatMap(([k, v]) => ['--param', `${k}=${v}`])
+    const plain = cli(['backtest', 'binance:BTCUSDT', '--strategy', 'rsi-reversion', '--interval', '1h', ...params, '--trades', plainTrades], lake)
+    expect(plain.code, plain.stderr).toBe(0)
+    expect(readFileSync(trades, 'utf8')).toBe(readFileSync(plainTrades, 'utf8'))
+    expect(readFileSync(trades, 'utf8').split('\n').length).toBeGreaterThan(3)
+    expect(readFileSync(report, 'utf8')).toMatch(/<html[\s\S]*rsi-reversion/)
   })
 
   it('answers bad input with one line and exit code 2', () => {

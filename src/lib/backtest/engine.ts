@@ -53,6 +53,7 @@ import type {
   BacktestConfig,
   BacktestResult,
   ClosedTrade,
+  OpenPosition,
   Fill,
   OrderRecord,
   OrderRequest,
@@ -453,6 +454,27 @@ class Sim {
       if (!w.done) w.record.status = w.record.filledQty > 0 ? 'partially_filled' : 'working'
     }
     const last = n - 1
+    const openPositions: OpenPosition[] = []
+    for (let k = 0; k < this.K; k++) {
+      const tr = this.open[k]
+      const p = this.pos[k]
+      if (!tr || p === 0) continue
+      const unrealised = p * (this.lastPx[k] - this.avg[k])
+      const pnl = tr.realised + unrealised - tr.fees - tr.funding
+      openPositions.push({
+        instrument: d.instruments[k].key,
+        direction: p > 0 ? 'long' : 'short',
+        entryTime: tr.entryTime,
+        entryPrice: this.avg[k],
+        markPrice: this.lastPx[k],
+        qty: Math.abs(p),
+        pnl,
+        unrealised,
+        fees: tr.fees,
+        funding: tr.funding,
+        bars: this.i - tr.entryIndex,
+      })
+    }
     return {
       strategy: this.strategy.name,
       params: ctx.params,
@@ -464,6 +486,7 @@ class Sim {
       equity: { time: eqT, equity: eq, cash, exposure: expo },
       benchmark: { time: eqT, equity: bench },
       trades: this.trades,
+      openPositions,
       fills: this.fills,
       riskEvents: this.risk.events.map(sameEvent),
       fees: this.fees,

@@ -457,6 +457,19 @@ export function renderHtmlReport(r: BacktestResult, m: Metrics): string {
     num(t.funding),
     String(t.bars),
   ])
+  const open = (r.openPositions ?? []).map((o) => [
+    o.instrument,
+    o.direction,
+    isoShort(o.entryTime),
+    sig(o.entryPrice),
+    sig(o.markPrice),
+    sig(o.qty),
+    num(o.unrealised),
+    num(o.pnl),
+    num(o.fees),
+    num(o.funding),
+    String(o.bars),
+  ])
   const orders = (r.orders ?? []).slice(0, MAX_ROWS).map((o) => [
     String(o.id),
     isoShort(o.time),
@@ -521,6 +534,7 @@ ${equityChart}
 ${ddChart}
 <section><h2>Monthly returns</h2>${monthlyTable(r)}</section>
 <section><h2>Trades</h2>${listTable(['Instrument', 'Side', 'Entry', 'Exit', 'Entry price', 'Exit price', 'Qty', 'PnL', 'Return', 'Fees', 'Funding', 'Bars'], trades, r.trades.length, 'trades', 'write them all with --trades FILE')}</section>
+${open.length ? `<section><h2>Open at the end</h2><p class="note">Still held when the run ended, marked at the last close; not in the trade list or the trade statistics.</p>${listTable(['Instrument', 'Side', 'Entry', 'Entry price', 'Mark', 'Qty', 'Unrealised', 'PnL', 'Fees', 'Funding', 'Bars'], open, open.length, 'open positions')}</section>` : ''}
 ${r.orders ? `<section><h2>Orders</h2>${listTable(['Id', 'Time', 'Instrument', 'Side', 'Type', 'Qty', 'Price', 'Stop', 'Tag', 'Status'], orders, r.orders.length, 'orders')}</section>` : ''}
 <section><h2>Risk events</h2>${listTable(['Time', 'Instrument', 'Action', 'Reason', 'Requested', 'Allowed'], risk, r.riskEvents.length, 'risk events')}</section>
 <section><h2>Data gaps</h2>${listTable(['Instrument', 'From', 'To', 'Missing bars'], gaps, r.gaps.length, 'gaps')}</section>

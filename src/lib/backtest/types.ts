@@ -60,6 +60,24 @@ export interface ClosedTrade {
   readonly bars: number
 }
 
+/** A position still open when the run ends, marked at the last close (not in `trades`, not in the trade metrics). */
+export interface OpenPosition {
+  readonly instrument: string
+  readonly direction: 'long' | 'short'
+  readonly entryTime: number
+  /** Average price of the position still held */
+  readonly entryPrice: number
+  /** The last close the run saw */
+  readonly markPrice: number
+  readonly qty: number
+  /** Marked to the last close: what was realised on partial exits plus the open part, net of fees and funding */
+  readonly pnl: number
+  readonly unrealised: number
+  readonly fees: number
+  readonly funding: number
+  readonly bars: number
+}
+
 /** A decision of the risk engine that changed an order (resized, rejected) or the account state. */
 export interface RiskEvent {
   readonly time: number
@@ -92,6 +110,8 @@ export interface BacktestResult {
   /** Buy-and-hold of the same instruments (equal weights) over the same clock */
   readonly benchmark: { readonly time: Float64Array; readonly equity: Float64Array }
   readonly trades: readonly ClosedTrade[]
+  /** Positions still open at the end, marked at the last close (added by the engine) */
+  readonly openPositions?: readonly OpenPosition[] | undefined
   readonly fills: readonly Fill[]
   readonly riskEvents: readonly RiskEvent[]
   readonly fees: number
