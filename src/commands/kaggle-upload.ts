@@ -20,6 +20,7 @@ interface KaggleUploadOptions {
   yes?: boolean
   apiUrl?: string
   chunkMib: number
+  dirMode: string
 }
 
 function list(value: string, previous: string[] = []): string[] {
@@ -53,6 +54,7 @@ export function registerKaggleUpload(program: Command): void {
     .option('--keywords <tags>', 'comma-separated Kaggle tags (unknown ones are dropped by Kaggle and reported)', list)
     .option('--public', 'make a new dataset public (default private; a new version keeps the dataset as it is)')
     .option('--notes <text>', 'version notes when the dataset already exists')
+    .option('--dir-mode <mode>', 'sub-folders (such as convert-lob\'s npy/): zip uploads each as <folder>.zip, which Kaggle unpacks; skip leaves them out', 'zip')
     .option('--check', 'dry run only: also ask Kaggle, read-only, whether the credentials work and the dataset exists')
     .option('--kernel <dir>', 'push the kernel described by <dir>/kernel-metadata.json instead of a dataset')
     .option('--accelerator <id>', 'kernel machine shape, e.g. TpuV5E8, TpuV6E8, NvidiaTeslaT4 (default: machine_shape of the metadata)')
@@ -84,6 +86,7 @@ Examples:
   $ mercury kaggle-upload out/btc-lob --dataset alice/btc-lob-l10 --title "BTC order book L10"
   $ mercury kaggle-upload out/btc-lob --dataset alice/btc-lob-l10 --check
   $ mercury kaggle-upload out/btc-lob --dataset alice/btc-lob-l10 --notes "March data" --yes
+  $ mercury kaggle-upload out/btc-lob --dataset alice/btc-lob-l10 --dir-mode skip --yes   (leave npy/ out)
   $ mercury kaggle-upload --kernel kaggle/ --accelerator TpuV5E8
   $ mercury kaggle-upload --kernel kaggle/ --accelerator TpuV5E8 --yes --wait --json`,
     )
@@ -168,9 +171,14 @@ Examples:
       }
 
       const d = await import('../lib/kaggle/dataset.js')
+      const { DIR_MODES } = await import('../lib/kaggle/archive.js')
+      if (!(DIR_MODES as readonly string[]).includes(opts.dirMode)) {
+        throw new UsageError(`Invalid --dir-mode: '${opts.dirMode}'. Expected ${DIR_MODES.join(' or ')}`)
+      }
       const dir = resolve(dirArg as string)
       const plan = d.planDatasetUpload({
         dir,
+        dirMode: opts.dirMode as 'zip' | 'skip',
         dataset: opts.dataset,
         title: opts.title,
         subtitle: opts.subtitle,
@@ -207,7 +215,15 @@ Examples:
             `Metadata: would write ${plan.metadataPath}`,
           ].join('\n') + '\n',
         )
-        await printTable(['file', 'bytes', 'upload'], plan.files.map((f) => [f.name, f.bytes, f.state === 'new' ? 'new' : f.state === 'resume' ? 'resume session' : 'done earlier']), ['left', 'right', 'left'])
+        await printTable(
+          ['file', 'bytes', 'upload'],
+          plan.files.map((f) => [
+            f.archive ? `${f.name} (zip of ${f.archive.folder}/, ${f.archive.files} files)` : f.name,
+            f.archive ? `${fmtNum(f.bytes)} before zip` : f.bytes,
+            f.state === 'new' ? 'new' : f.state === 'resume' ? 'resume session' : 'done earlier',
+          ]),
+          ['left', 'right', 'left'],
+        )
         const out = [`${plan.files.length} files, ${fmtNum(plan.totalBytes)} bytes (${fmtBytes(plan.totalBytes)}) in total`]
         for (const s of plan.skipped) out.push(`Skipped: ${s.name} (${s.reason})`)
         out.push(`API: ${baseUrl}`)

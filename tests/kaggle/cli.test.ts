@@ -169,6 +169,7 @@ describe('mercury kaggle-upload', () => {
       [['kaggle-upload', dir, '--dataset', REF, '--accelerator', 'TpuV5E8'], /Invalid --accelerator without --kernel/],
       [['kaggle-upload', dir, '--dataset', REF, '--api-url', 'ftp://x'], /Invalid --api-url: 'ftp:\/\/x'. Expected an http\(s\) URL/],
       [['kaggle-upload', '--kernel', dir], /has no kernel-metadata.json/],
+      [['kaggle-upload', dir, '--dataset', REF, '--dir-mode', 'tar'], /Invalid --dir-mode: 'tar'. Expected zip or skip/],
     ]
     for (const [args, message] of cases) {
       const r = await runCli(args, env)

@@ -7,7 +7,31 @@ import { planDatasetUpload, uploadDataset } from '../../src/lib/kaggle/dataset.j
 import { buildDatasetMetadata, frictionlessType, kaggleColumns, validateDatasetMetadata } from '../../src/lib/kaggle/metadata.js'
 import { STATE_FILE } from '../../src/lib/kaggle/state.js'
 import { startKaggleServer, type KaggleServer } from '../servers/kaggle.js'
-import { FAST, KIB, clientFor, lobFolder, sha } from './helpers.js'
+import { FAST, KIB, bytes, clientFor, lobFolder, sha } from './helpers.js'
+
+/** Entry name -> sha256 of its bytes, in archive order. */
+async function unzip(data: Buffer): Promise<Record<string, string>> {
+  const yauzl = await import('yauzl')
+  const zip = await new Promise<import('yauzl').ZipFile>((res, rej) => yauzl.fromBuffer(data, { lazyEntries: true }, (e, z) => (e ? rej(e) : res(z))))
+  const out: Record<string, string> = {}
+  await new Promise<void>((res, rej) => {
+    zip.on('entry', (entry: import('yauzl').Entry) => {
+      zip.openReadStream(entry, (err, stream) => {
+        if (err) return rej(err)
+        const parts: Buffer[] = []
+        stream.on('data', (c: Buffer) => parts.push(c))
+        stream.on('end', () => {
+          out[entry.fileName] = sha(Buffer.concat(parts))
+          zip.readEntry()
+        })
+      })
+    })
+    zip.on('end', () => res())
+    zip.on('error', rej)
+    zip.readEntry()
+  })
+  return out
+}
 
 const UPLOAD = { chunkBytes: 256 * KIB, backoff: FAST, retries: 3 }
 const REF = 'alice/btc-lob-sample'
@@ -42,8 +66,17 @@ describe('dataset-metadata.json', () => {
     expect(b.skipped).toEqual([
       { name: '.DS_Store', reason: 'hidden file' },
       { name: 'datapackage.json', reason: 'metadata file the Kaggle client never uploads' },
-      { name: 'npy/', reason: 'sub-folder: only the files at the top of the folder are uploaded' },
+      { name: 'npy/', reason: 'sub-folder without files' },
     ])
+  })
+
+  it('uploads a sub-folder as one deterministic zip Kaggle unpacks (--dir-mode zip), or leaves it out (skip)', async () => {
+    const server = await startKaggleServer()
+    try {
+      await zipFolderCase(server)
+    } finally {
+      await server.close()
+    }
   })
 
   it('keeps hand edits of an existing dataset-metadata.json; flags win over it', () => {
@@ -250,3 +283,36 @@ describe('uploading a dataset to a local Kaggle server', () => {
     expect(server.fileSha(REF, 1, 'empty.parquet')).toBe(sha(''))
   })
 })
+
+async function zipFolderCase(server: KaggleServer): Promise<void> {
+  const { dir } = lobFolder()
+  mkdirSync(join(dir, 'npy', 'deep'), { recursive: true })
+  const inside: Record<string, Buffer> = { 'features.npy': bytes(300 * KIB, 'f'), 'ts.npy': bytes(40 * KIB, 't'), 'deep/x.bin': bytes(5, 'x') }
+  for (const [n, b] of Object.entries(inside)) writeFileSync(join(dir, 'npy', n), b)
+  writeFileSync(join(dir, 'npy', '.hidden'), 'no')
+
+  const skip = planDatasetUpload({ dir, dataset: REF, dirMode: 'skip' })
+  expect(skip.files.map((f) => f.name)).toEqual(['README.md', 'manifest.json', 'part-0000.parquet', 'part-0001.parquet'])
+  expect(skip.skipped).toContainEqual({ name: 'npy/', reason: 'sub-folder, left out by --dir-mode skip' })
+
+  const plan = planDatasetUpload({ dir, dataset: REF })
+  const zipped = plan.files.find((f) => f.name === 'npy.zip')
+  expect(zipped).toMatchObject({ state: 'new', archive: { folder: 'npy', files: 3 }, bytes: 340 * KIB + 5 })
+  const result = await uploadDataset(plan, clientFor(server), UPLOAD)
+  expect(result.files.map((f) => f.name)).toContain('npy.zip')
+  const data = server.fileData(REF, 1, 'npy.zip')
+  expect(data).toBeDefined()
+  expect(await unzip(data as Buffer)).toEqual(Object.fromEntries(Object.entries(inside).sort(([a], [b]) => (a < b ? -1 : 1)).map(([n, b]) => [n, sha(b)])))
+  // Built in a hidden cache that is never uploaded, and removed once the dataset is created
+  expect(existsSync(join(dir, `${STATE_FILE}.archives`))).toBe(false)
+  expect(server.calls('StartBlobUpload').map((c) => (c.body as { name: string }).name)).not.toContain(`${STATE_FILE}.archives`)
+
+  // The same folder zips to the same bytes (what lets an interrupted upload resume its session)
+  const again = await uploadDataset(planDatasetUpload({ dir, dataset: REF, notes: 'same npy' }), clientFor(server), UPLOAD)
+  expect(again.action).toBe('version')
+  expect(server.fileSha(REF, 2, 'npy.zip')).toBe(sha(data as Buffer))
+
+  // A file already named like the archive would be overwritten on Kaggle: refused before anything is sent
+  writeFileSync(join(dir, 'npy.zip'), 'x')
+  expect(() => planDatasetUpload({ dir, dataset: REF })).toThrow(/Cannot upload .*npy\/ as npy\.zip: the folder already has a file of that name/)
+}

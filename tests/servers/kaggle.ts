@@ -83,6 +83,8 @@ export interface StoredFile {
   readonly name: string
   readonly size: number
   readonly sha256: string
+  /** The bytes as stored */
+  readonly data: Buffer
   readonly description?: string
   readonly columns?: unknown
 }
@@ -366,7 +368,7 @@ export class KaggleServer {
         }
       }
       out.push({
-        name: u.name, size: u.size, sha256: createHash('sha256').update(u.data).digest('hex'),
+        name: u.name, size: u.size, sha256: createHash('sha256').update(u.data).digest('hex'), data: u.data,
         ...(isStr(f.description) ? { description: f.description } : {}), ...(f.columns !== undefined ? { columns: f.columns } : {}),
       })
       return u
@@ -452,6 +454,11 @@ export class KaggleServer {
       if (u.committed === u.size) u.complete = true
       held()
     })
+  }
+
+  /** The bytes a dataset version holds for a file. */
+  fileData(ref: string, version: number, name: string): Buffer | undefined {
+    return this.datasets.get(ref)?.versions.find((v) => v.number === version)?.files.find((f) => f.name === name)?.data
   }
 
   /** sha256 of the bytes a dataset version holds for a file. */

@@ -9,6 +9,7 @@ import { FatalError } from '../errors.js'
 import { logger } from '../log.js'
 import type { BackoffOptions } from '../net/backoff.js'
 import { writeFileAtomic } from '../util/fs.js'
+import { ARCHIVE_CACHE, buildFolderArchive, removeArchives } from './archive.js'
 import { putResumable } from './blob.js'
 import { KaggleApiError, KaggleAuthError, SERVICES, type KaggleClient } from './client.js'
 import { describeCredentials } from './credentials.js'
@@ -42,6 +43,8 @@ export interface PlannedFile {
   readonly bytes: number
   /** `new`: a fresh upload; `resume`: a session from the state file continues; `uploaded`: done in an earlier run */
   readonly state: 'new' | 'resume' | 'uploaded'
+  /** A sub-folder zipped at upload time: its name and file count (`bytes` is then the size before compression) */
+  readonly archive?: { readonly folder: string; readonly files: number } | undefined
 }
 
 export interface DatasetPlan {
@@ -77,7 +80,14 @@ export function planDatasetUpload(input: DatasetUploadInput): DatasetPlan {
   const state = readState(input.dir, dataset)
   const files: PlannedFile[] = built.files.map((f) => {
     const s = state.files[f.name]
-    return { name: f.name, bytes: f.bytes, state: sameFile(s, f) ? (s.done ? 'uploaded' : 'resume') : 'new' }
+    // An archive's size is known once it is built; its mtime (the newest file's) already tells whether it changed
+    const same = f.archive ? s !== undefined && s.mtimeMs === f.mtimeMs : sameFile(s, f)
+    return {
+      name: f.name,
+      bytes: f.bytes,
+      state: same && s ? (s.done ? 'uploaded' : 'resume') : 'new',
+      ...(f.archive ? { archive: { folder: f.archive.folder, files: f.archive.entries.length } } : {}),
+    }
   })
   return {
     dir: input.dir,
@@ -190,6 +200,18 @@ export async function uploadDataset(plan: DatasetPlan, client: KaggleClient, o: 
   o.onAction?.(action)
   writeFileAtomic(plan.metadataPath, JSON.stringify(plan.metadata, null, 2) + '\n')
 
+  // Sub-folders become zips now (deterministic: the same folder gives the same bytes, so a session resumes)
+  const sources: DatasetFile[] = []
+  for (const f of plan.sources) {
+    if (!f.archive) {
+      sources.push(f)
+      continue
+    }
+    const built = await buildFolderArchive(join(plan.dir, ARCHIVE_CACHE), f.archive.folder, f.archive.entries)
+    sources.push({ ...f, path: built.path, bytes: built.bytes, mtimeMs: built.mtimeMs })
+  }
+  const totalBytes = sources.reduce((a, f) => a + f.bytes, 0)
+
   let state: UploadState = readState(plan.dir, plan.dataset)
   const save = (name: string, f: FileUploadState | undefined) => {
     const files = { ...state.files }
@@ -199,7 +221,7 @@ export async function uploadDataset(plan: DatasetPlan, client: KaggleClient, o: 
     writeState(plan.dir, state)
   }
   // Sessions of files no longer in the folder are dropped
-  for (const name of Object.keys(state.files)) if (!plan.sources.some((f) => f.name === name)) save(name, undefined)
+  for (const name of Object.keys(state.files)) if (!sources.some((f) => f.name === name)) save(name, undefined)
 
   const start = async (f: DatasetFile): Promise<FileUploadState> => {
     const r = await client.call<StartBlobUploadResponse>(SERVICES.blobs, 'StartBlobUpload', {
@@ -219,7 +241,7 @@ export async function uploadDataset(plan: DatasetPlan, client: KaggleClient, o: 
 
   const uploaded: UploadedFile[] = []
   let doneBytes = 0
-  for (const f of plan.sources) {
+  for (const f of sources) {
     let s: FileUploadState | undefined = state.files[f.name]
     if (s !== undefined && !sameFile(s, f)) {
       log.info(`${f.name} changed since its upload started; starting it over`)
@@ -243,7 +265,7 @@ export async function uploadDataset(plan: DatasetPlan, client: KaggleClient, o: 
         backoff: o.backoff,
         timeoutMs: o.timeoutMs,
         onProgress: (committed) =>
-          o.onProgress?.({ file: f.name, fileBytes: f.bytes, committed, totalCommitted: doneBytes + committed, totalBytes: plan.totalBytes }),
+          o.onProgress?.({ file: f.name, fileBytes: f.bytes, committed, totalCommitted: doneBytes + committed, totalBytes }),
       })
       bytesSent += out.bytesSent
       if (out.kind === 'done') {
@@ -261,7 +283,7 @@ export async function uploadDataset(plan: DatasetPlan, client: KaggleClient, o: 
     uploaded.push({ name: f.name, bytes: f.bytes, bytesSent, resumedFrom, restarts })
   }
 
-  const files = plan.sources.map((f) => {
+  const files = sources.map((f) => {
     const res = plan.metadata.resources.find((r) => r.path === f.name)
     return {
       token: state.files[f.name].token,
@@ -314,6 +336,7 @@ export async function uploadDataset(plan: DatasetPlan, client: KaggleClient, o: 
     throw new KaggleApiError(`Kaggle refused ${method}: status ${reply.status}`, 200, reply.status)
   }
   removeState(plan.dir)
+  removeArchives(plan.dir)
   const invalidTags = reply.invalidTags ?? []
   return {
     dataset: plan.dataset,
@@ -325,7 +348,7 @@ export async function uploadDataset(plan: DatasetPlan, client: KaggleClient, o: 
     isPrivate: plan.isPrivate,
     metadataPath: plan.metadataPath,
     files: uploaded,
-    totalBytes: plan.totalBytes,
+    totalBytes,
     bytesSent: uploaded.reduce((a, f) => a + f.bytesSent, 0),
     invalidTags,
     credentials: describeCredentials(client.credentials),

@@ -8,6 +8,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { UsageError } from '../errors.js'
+import { ARCHIVE_CACHE, folderEntries, type DirMode, type FolderEntry } from './archive.js'
 import { STATE_FILE } from './state.js'
 
 export const DATASET_METADATA_FILE = 'dataset-metadata.json'
@@ -33,8 +34,11 @@ export interface DatasetFile {
   /** Name inside the folder, as uploaded */
   readonly name: string
   readonly path: string
+  /** For a folder to zip: the size of its files until the archive is built */
   readonly bytes: number
   readonly mtimeMs: number
+  /** Set when this is a sub-folder uploaded as `<folder>.zip` (built at upload time) */
+  readonly archive?: { readonly folder: string; readonly entries: readonly FolderEntry[] } | undefined
 }
 
 export interface SkippedEntry {
@@ -42,8 +46,8 @@ export interface SkippedEntry {
   readonly reason: string
 }
 
-/** Files of `dir` to upload, sorted by name, and what is left out and why. */
-export function listDatasetFiles(dir: string): { files: DatasetFile[]; skipped: SkippedEntry[] } {
+/** Files of `dir` to upload, sorted by name, and what is left out and why; sub-folders as zips unless `dirMode` is skip. */
+export function listDatasetFiles(dir: string, dirMode: DirMode = 'zip'): { files: DatasetFile[]; skipped: SkippedEntry[] } {
   const files: DatasetFile[] = []
   const skipped: SkippedEntry[] = []
   const names = readdirSync(dir).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
@@ -53,7 +57,7 @@ export function listDatasetFiles(dir: string): { files: DatasetFile[]; skipped: 
       if (name !== DATASET_METADATA_FILE) skipped.push({ name, reason: 'metadata file the Kaggle client never uploads' })
       continue
     }
-    if (name === STATE_FILE || name.startsWith(`${STATE_FILE}.`)) continue
+    if (name === STATE_FILE || name.startsWith(`${STATE_FILE}.`) || name === ARCHIVE_CACHE) continue
     if (name.startsWith('.')) {
       skipped.push({ name, reason: 'hidden file' })
       continue
@@ -70,7 +74,26 @@ export function listDatasetFiles(dir: string): { files: DatasetFile[]; skipped: 
       continue
     }
     if (st.isDirectory()) {
-      skipped.push({ name: `${name}/`, reason: 'sub-folder: only the files at the top of the folder are uploaded' })
+      if (dirMode === 'skip') {
+        skipped.push({ name: `${name}/`, reason: 'sub-folder, left out by --dir-mode skip' })
+        continue
+      }
+      const entries = folderEntries(path)
+      if (entries.length === 0) {
+        skipped.push({ name: `${name}/`, reason: 'sub-folder without files' })
+        continue
+      }
+      const zipName = `${name}.zip`
+      if (names.includes(zipName)) {
+        throw new UsageError(`Cannot upload ${join(dir, name)}/ as ${zipName}: the folder already has a file of that name (rename one, or pass --dir-mode skip)`)
+      }
+      files.push({
+        name: zipName,
+        path: join(dir, ARCHIVE_CACHE, zipName),
+        bytes: entries.reduce((a, e) => a + e.bytes, 0),
+        mtimeMs: Math.floor(Math.max(...entries.map((e) => e.mtimeMs))),
+        archive: { folder: name, entries },
+      })
       continue
     }
     if (!st.isFile()) {
@@ -202,6 +225,8 @@ export interface DatasetMetadataInput {
   readonly subtitle?: string | undefined
   readonly license?: string | undefined
   readonly keywords?: readonly string[] | undefined
+  /** What to do with sub-folders: upload each as a zip (default) or leave them out */
+  readonly dirMode?: DirMode | undefined
 }
 
 export interface BuiltMetadata {
@@ -225,7 +250,7 @@ export function buildDatasetMetadata(input: DatasetMetadataInput): BuiltMetadata
     throw new UsageError(`Missing --dataset: pass OWNER/SLUG, e.g. --dataset alice/btc-lob-l10 (or set "id" in ${metaPath})`)
   }
   const id = input.dataset !== undefined ? parseDatasetId(input.dataset) : parseDatasetId(existingId as string, `"id" in ${metaPath}`)
-  const { files, skipped } = listDatasetFiles(dir)
+  const { files, skipped } = listDatasetFiles(dir, input.dirMode)
 
   const readmeName = files.find((f) => f.name.toLowerCase() === 'readme.md')?.name
   const readme = readmeName ? readFileSync(join(dir, readmeName), 'utf8') : undefined
