@@ -219,6 +219,35 @@ describe('the feature transform', () => {
     expect(() => windowsFromSnapshots([{ bids: [], asks: [] }], { levels: 1, window: 1, normalization: { mean: [0, 0, 0, 0, 0, 0], std: [1, 1, 1, 1, 1, 1] } })).toThrow(/empty side/)
   })
 
+  it('leaves out rows with an empty side as the trainer does: no window holds one, the next mid return skips it', () => {
+    const fx = readNpy(join(DATA, 'features.npy'))
+    const all = fx.data as Float32Array
+    const rowsN = 40
+    const spec2 = { levels: LEVELS, window: 4, normalization: { mean: new Array(WIDTH).fill(0), std: new Array(WIDTH).fill(1) } }
+    const raw = Float64Array.from(all.subarray(0, rowsN * WIDTH))
+    // Row 10 lost its bids: mid and spread are NULL in the shards, NaN here
+    const bad = 10
+    raw[bad * WIDTH + 4 * LEVELS] = NaN
+    raw[bad * WIDTH + 4 * LEVELS + 1] = NaN
+    const w = windowsFromRaw(raw, rowsN, spec2)
+    const ends = Array.from(w.ends)
+    expect(ends.filter((e) => e >= bad && e < bad + 4)).toEqual([])
+    expect(ends).toHaveLength(rowsN - 3 - 4)
+    // The same as building from the rows without row 10 (the trainer's raw[keep])
+    const kept = new Float64Array((rowsN - 1) * WIDTH)
+    kept.set(raw.subarray(0, bad * WIDTH))
+    kept.set(raw.subarray((bad + 1) * WIDTH), bad * WIDTH)
+    const k = windowsFromRaw(kept, rowsN - 1, spec2)
+    const size = 4 * WIDTH
+    ends.forEach((e, i) => {
+      const j = Array.from(k.ends).indexOf(e > bad ? e - 1 : e)
+      expect(w.windows.slice(i * size, (i + 1) * size), `window ending at ${e}`).toEqual(k.windows.slice(j * size, (j + 1) * size))
+    })
+    expect(() => windowsFromRaw(raw, rowsN, spec2, [12])).toThrow(/Window ending at row 12 holds row 10, which has no positive mid/)
+    expect(() => windowsFromRaw(raw, rowsN, spec2, [10])).toThrow(/Window ending at row 10 holds row 10/)
+    expect(windowsFromRaw(raw, rowsN, spec2, [9, 14]).count).toBe(2)
+  })
+
   it('softmax rows sum to 1 and keep the order of the logits', () => {
     const p = softmax(new Float32Array([0, 0, 0, 1000, 0, -1000, -1, 2, 0.5]))
     expect(Array.from(p.slice(0, 3)).map((v) => v.toFixed(4))).toEqual(['0.3333', '0.3333', '0.3333'])

@@ -49,10 +49,48 @@ function cut(features: Float64Array, rows: number, spec: WindowSpec, ends: Array
 /**
  * Builds windows from raw rows in the convert-lob wide layout (`npy/features.npy`, shard rows): every full window,
  * or those ending at `ends`. Row 0's mid return is 0, as in the trainer.
+ *
+ * Rows without a positive mid or a finite spread (a side was empty: NULL in the shards, NaN in the npy) are left out
+ * as the trainer (kaggle/train_mamba.py) leaves them out: the next row's mid return is taken from the last good row,
+ * and no window holds a left-out row. Without `ends` such windows are simply not built; an `ends` entry whose window
+ * would hold one is refused, naming the row.
  */
 export function windowsFromRaw(raw: ArrayLike<number>, rows: number, spec: WindowSpec, ends?: ArrayLike<number>): Windows {
-  checkSpec(spec)
-  return cut(transformRows(raw, rows, spec.levels), rows, spec, ends)
+  const w = checkSpec(spec)
+  if (raw.length < rows * w) throw new FatalError(`Book rows: ${rows} rows of ${w} values need ${rows * w} values, was ${raw.length}`)
+  const n = spec.levels
+  // run[r]: good rows in a row ending at r (0 for a left-out row)
+  const run = new Int32Array(rows)
+  let bad = 0
+  for (let r = 0; r < rows; r++) {
+    const mid = raw[r * w + 4 * n]
+    const spread = raw[r * w + 4 * n + 1]
+    const good = mid > 0 && mid !== Infinity && Number.isFinite(spread)
+    run[r] = good ? (r > 0 ? run[r - 1] : 0) + 1 : 0
+    if (!good) bad++
+  }
+  if (bad === 0) return cut(transformRows(raw, rows, n), rows, spec, ends)
+
+  const features = new Float64Array(rows * w)
+  let prevMid: number | undefined
+  for (let r = 0; r < rows; r++) if (run[r] > 0) prevMid = transformRow(raw, r * w, n, prevMid, features, r * w)
+  const win = spec.window
+  let at: Int32Array
+  if (ends === undefined) {
+    const kept: number[] = []
+    for (let r = win - 1; r < rows; r++) if (run[r] >= win) kept.push(r)
+    at = Int32Array.from(kept)
+  } else {
+    at = Int32Array.from(ends)
+    for (const end of at) {
+      if (!(end >= win - 1 && end < rows)) continue
+      if (run[end] < win) {
+        const row = end - run[end]
+        throw new UsageError(`Window ending at row ${end} holds row ${row}, which has no positive mid or finite spread (an empty book side)`)
+      }
+    }
+  }
+  return cut(features, rows, spec, at)
 }
 
 /** Builds windows from a sequence of top-N snapshots (`BookSnapshot` records, lake rows grouped per instant). */
