@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, utimesSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { LakeWriter, type StageBatch } from '../../src/lib/lake/writer.js'
@@ -192,6 +192,16 @@ describe('lake writer and reader', () => {
     writeFileSync(join(lake, '.writer.lock'), `999999999 ${(await import('node:os')).hostname()}\n`)
     const w2 = await LakeWriter.open(lake)
     w2.close()
+    // A lock file written only in part (a full disk, a writer killed between open and write): refused while it is
+    // fresh, taken over once it is a few seconds old
+    const lock = join(lake, '.writer.lock')
+    writeFileSync(lock, '')
+    await expect(LakeWriter.open(lake)).rejects.toThrow(/being locked by another writer right now; try again/)
+    const old = (Date.now() - 10_000) / 1000
+    utimesSync(lock, old, old)
+    const w3 = await LakeWriter.open(lake)
+    w3.close()
+    expect(existsSync(lock)).toBe(false)
   })
 
   it('serves readers while a writer commits', async () => {
