@@ -16,7 +16,7 @@
 
 import { Redis, type RedisOptions } from 'ioredis'
 import { FatalError, RetryableError, UsageError, oneLine } from '../errors.js'
-import { redactLoose } from '../export/url.js'
+import { MASK, maskUserinfo, redactLoose, safeDecode } from '../util/redact.js'
 import { logger } from '../log.js'
 import type { MarketRecord } from '../types.js'
 import {
@@ -32,7 +32,6 @@ import {
 } from './types.js'
 
 const log = logger('mercury:bus:redis')
-const MASK = '***'
 
 export type RedisBusMode = 'pubsub' | 'streams'
 
@@ -652,24 +651,5 @@ class StreamReader {
         await new Promise((r) => setTimeout(r, 500))
       }
     }
-  }
-}
-
-/** Masks what follows the first colon of the user part of a text that did not parse as a URL. */
-function maskUserinfo(raw: string): string {
-  const at = raw.lastIndexOf('@')
-  if (at < 0) return raw
-  const slashes = raw.indexOf('//')
-  const start = slashes >= 0 && slashes < at ? slashes + 2 : 0
-  const colon = raw.indexOf(':', start)
-  if (colon < 0 || colon > at) return raw
-  return `${raw.slice(0, colon)}:${MASK}${raw.slice(at)}`
-}
-
-function safeDecode(s: string): string {
-  try {
-    return decodeURIComponent(s)
-  } catch {
-    return s
   }
 }

@@ -2,6 +2,7 @@
 // redactor so that a password (in the URL or in PGPASSWORD) never leaves the process
 
 import { UsageError } from '../errors.js'
+import { MASK, maskUserinfo, redactLoose, safeDecode } from '../util/redact.js'
 
 export interface PgTarget {
   /** The URL as given, with the password: only for the driver */
@@ -18,7 +19,6 @@ export interface PgTarget {
   readonly secrets: readonly string[]
 }
 
-const MASK = '***'
 
 /** Parses a postgres:// URL; a malformed one is a usage error that never echoes the password. */
 export function parsePgUrl(text: string, flag = '--pg', env: NodeJS.ProcessEnv = process.env): PgTarget {
@@ -68,28 +68,4 @@ export function redact(text: string, target: Pick<PgTarget, 'secrets'> | undefin
   let out = redactLoose(text)
   for (const s of target?.secrets ?? []) out = out.split(s).join(MASK)
   return out
-}
-
-/** Masks the password part of anything that looks like a URL with credentials, parsed or not. */
-export function redactLoose(text: string): string {
-  return text.replace(/([a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*:)[^@\s]*@/gi, `$1${MASK}@`)
-}
-
-/** Masks what follows the first colon of the user part of a text that did not parse as a URL. */
-function maskUserinfo(raw: string): string {
-  const at = raw.lastIndexOf('@')
-  if (at < 0) return raw
-  const slashes = raw.indexOf('//')
-  const start = slashes >= 0 && slashes < at ? slashes + 2 : 0
-  const colon = raw.indexOf(':', start)
-  if (colon < 0 || colon > at) return raw
-  return `${raw.slice(0, colon)}:${MASK}${raw.slice(at)}`
-}
-
-function safeDecode(s: string): string {
-  try {
-    return decodeURIComponent(s)
-  } catch {
-    return s
-  }
 }
