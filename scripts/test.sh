@@ -63,6 +63,9 @@ DO \$\$ BEGIN
     CREATE ROLE $PG_TEST_ROLE LOGIN CREATEDB PASSWORD '$PG_TEST_ROLE';
   END IF;
 END \$\$;
+-- DROP DATABASE ... WITH (FORCE) after each test ends sessions that may still be open there (an autovacuum worker
+-- among them), which takes pg_signal_backend for a role that is not a superuser
+GRANT pg_signal_backend TO $PG_TEST_ROLE;
 SELECT 'CREATE DATABASE $PG_TEST_DB OWNER $PG_TEST_ROLE'
   WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '$PG_TEST_DB') \gexec
 SQL

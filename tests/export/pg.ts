@@ -36,7 +36,17 @@ const made: { admin: string; name: string }[] = []
 afterEach(async () => {
   while (made.length) {
     const { admin, name } = made.pop() as { admin: string; name: string }
-    await sql(admin, `DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)
+    // FORCE ends sessions still open there; one of another role (an autovacuum worker) needs pg_signal_backend,
+    // which scripts/test.sh grants; on a server without it, wait for such a session to end instead
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await sql(admin, `DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)
+        break
+      } catch (err) {
+        if (attempt >= 20 || !/pg_signal_backend|being accessed by other users/.test((err as Error).message)) throw err
+        await new Promise((r) => setTimeout(r, 250))
+      }
+    }
   }
 })
 
