@@ -52,7 +52,8 @@ export function selectIndicators(only?: readonly string[]): IndicatorDef[] {
   return defs
 }
 
-function seriesName(d: IndicatorDef, output: string, tf: Interval | undefined): string {
+/** Name of one output's series: `rsi`, `macd.macdSignal`, `rsi@4h` (a higher timeframe joined onto the base bars). */
+export function seriesName(d: IndicatorDef, output: string, tf: Interval | undefined): string {
   const base = d.outputs.length === 1 ? d.id : `${d.id}.${output}`
   return tf ? `${base}@${tf}` : base
 }
@@ -77,23 +78,40 @@ function alignmentTimeframes(interval: Interval, baseMinutes: number, mtf?: read
   return { baseMinutes, tf1Minutes: minutes(pair[0]), tf2Minutes: minutes(pair[1]) }
 }
 
+/**
+ * Parameters an indicator runs with on bars of `interval`: the given ones, and for mtf_alignment the timeframes that
+ * fit the bars (the first two of `mtf`, else two standard steps above them).
+ */
+export function indicatorParams(d: IndicatorDef, interval: Interval, opts: SignalsOptions = {}): Readonly<Record<string, number>> | undefined {
+  const given = opts.params?.[d.id]
+  if (d.id !== 'mtf_alignment') return given
+  const baseMinutes = (intervalUs(interval) ?? 0) / 60e6
+  return { ...alignmentTimeframes(interval, baseMinutes, opts.mtf), ...given }
+}
+
+/** One indicator's latest outputs (in `outputs` order) and its reading from them and the row's inputs. */
+export function latestOf(d: IndicatorDef, timeframe: Interval, out: ArrayLike<number>, x: ArrayLike<number>): Latest {
+  const outputs = Object.fromEntries(d.outputs.map((o, k) => [o, out[k]]))
+  return { id: d.id, timeframe, outputs, reading: d.reading?.(d.outputs.map((o) => outputs[o]), x) }
+}
+
+/** The confluence entry on the base timeframe, when confluence was computed. */
+export function confluenceOf(latest: readonly Latest[], interval: Interval): Latest | undefined {
+  return latest.find((l) => l.id === 'confluence' && l.timeframe === interval)
+}
+
 /** Runs indicators over bars (`open_time` in µs plus OHLCV) of `interval` and optional higher timeframes. */
 export function computeSignals(bars: Columns, interval: Interval, opts: SignalsOptions = {}): SignalsResult {
   const defs = selectIndicators(opts.only)
   const n = bars.open_time?.length ?? 0
   const series: Series[] = []
   const latest: Latest[] = []
-  const baseMinutes = (intervalUs(interval) ?? 0) / 60e6
   const run = (cols: Columns, tf: Interval, join?: Int32Array) => {
     const len = cols.open_time?.length ?? 0
     for (const d of defs) {
-      let params = opts.params?.[d.id]
-      if (d.id === 'mtf_alignment') {
-        // Already multi-timeframe: runs on the base bars only, with timeframes that fit them
-        if (join) continue
-        params = { ...alignmentTimeframes(interval, baseMinutes, opts.mtf), ...params }
-      }
-      const outs = runBatch(d, cols, params)
+      // mtf_alignment is already multi-timeframe: it runs on the base bars only, with timeframes that fit them
+      if (d.id === 'mtf_alignment' && join) continue
+      const outs = runBatch(d, cols, indicatorParams(d, interval, opts))
       d.outputs.forEach((o, k) => {
         series.push({
           name: seriesName(d, o, join ? tf : undefined),
@@ -104,11 +122,7 @@ export function computeSignals(bars: Columns, interval: Interval, opts: SignalsO
         })
       })
       const last = join ? (join.length ? join[join.length - 1] : -1) : len - 1
-      if (last >= 0) {
-        const outputs = Object.fromEntries(d.outputs.map((o, k) => [o, outs[k][last]]))
-        const x = d.inputs.map((c) => cols[c][last])
-        latest.push({ id: d.id, timeframe: tf, outputs, reading: d.reading?.(d.outputs.map((o) => outputs[o]), x) })
-      }
+      if (last >= 0) latest.push(latestOf(d, tf, outs.map((o) => o[last]), d.inputs.map((c) => cols[c][last])))
     }
   }
   run(bars, interval)
