@@ -5,12 +5,12 @@ import { formatInstrument, parseInstrument } from '../lib/instrument.js'
 import { logger } from '../lib/log.js'
 import { isoUs, parseInterval, parseTime } from '../lib/time.js'
 import type { Interval } from '../lib/consts.js'
-import type { BackfillTarget, RestKind } from '../lib/backfill/types.js'
+import type { HistoryTarget, RestKind } from '../lib/backfill/types.js'
 import { fmtNum, globals, printJson, printTable, progressLine } from './common.js'
 
 const KINDS = ['bars', 'klines', 'trades', 'agg_trades', 'aggTrades'] as const
 
-/** REST kinds and their spellings; `trades` means aggTrades, the trade history Binance pages by id */
+/** REST kinds and their spellings; `trades` means aggTrades on Binance (paged by id) and trades on Coinbase */
 const REST_KINDS: Record<string, RestKind> = {
   bars: 'bars',
   klines: 'bars',
@@ -23,7 +23,7 @@ const REST_KINDS: Record<string, RestKind> = {
 }
 
 /** Options only a REST backfill takes */
-const REST_ONLY = ['from', 'to', 'dryRun', 'maxWeight', 'restUrl', 'testnet', 'timeout', 'retries', 'concurrency', 'batchRows'] as const
+const REST_ONLY = ['from', 'to', 'dryRun', 'maxWeight', 'maxRate', 'restUrl', 'testnet', 'timeout', 'retries', 'concurrency', 'batchRows'] as const
 
 interface BackfillOpts {
   archive?: string[]
@@ -35,6 +35,7 @@ interface BackfillOpts {
   to?: string
   dryRun?: boolean
   maxWeight?: number
+  maxRate?: number
   restUrl?: string
   testnet?: boolean
   timeout?: number
@@ -68,22 +69,23 @@ export function registerBackfill(program: Command): void {
   program
     .command('backfill')
     .description('fill the lake with history: from exchange REST APIs (instruments) or data.binance.vision archives (--archive)')
-    .argument('[instruments...]', 'exchange:SYMBOL to fetch over REST, e.g. binance:BTCUSDT binance-futures:ETHUSDT')
+    .argument('[instruments...]', 'exchange:SYMBOL to fetch over REST, e.g. binance:BTCUSDT binance-futures:ETHUSDT coinbase:BTC-USD')
     .option('--archive <path|glob...>', 'archive files or globs (.zip, .csv.gz, .csv; quote globs to let mercury expand them)')
     .option('--instrument <exchange:SYMBOL>', 'archives: override the instrument inferred from the file name, e.g. binance-futures:BTCUSDT')
-    .option('--kind <kind>', 'REST: bars (default), trades (= aggTrades), funding or oi; archives: bars (klines), trades or agg_trades')
-    .option('--interval <interval>', 'bar interval (REST default 1m), or the open-interest period (default 5m); archives: override')
+    .option('--kind <kind>', 'REST: bars (default), trades (binance: aggTrades; coinbase: trades), funding or oi; archives: bars (klines), trades or agg_trades')
+    .option('--interval <interval>', 'bar interval (REST default 1m; coinbase: 1m, 5m, 15m, 1h, 6h, 1d), or the open-interest period (default 5m); archives: override')
     .option('--from <time>', 'REST: start, ISO date or time in UTC (2024-01-01, 2024-01-01T12:00) or epoch ms')
     .option('--to <time>', 'REST: end, exclusive (default now; only closed bars are stored)')
     .option('--dry-run', 'REST: print the plan (requests, weight, time estimate) and send nothing')
     .option('--max-weight <n>', 'REST: request weight per minute to stay under (default and cap: binance 6000, binance-futures 2400)', count('--max-weight', 1))
-    .option('--rest-url <url>', 'REST: base URL of the API (env MERCURY_BINANCE_REST_URL, MERCURY_BINANCE_FUTURES_REST_URL)')
-    .option('--testnet', 'REST: use the exchange testnet (testnet.binance.vision, testnet.binancefuture.com)')
+    .option('--max-rate <n>', 'REST: requests per second to stay under on coinbase (default and cap 10)', count('--max-rate', 1))
+    .option('--rest-url <url>', 'REST: base URL of the API (env MERCURY_BINANCE_REST_URL, MERCURY_BINANCE_FUTURES_REST_URL, MERCURY_COINBASE_REST_URL)')
+    .option('--testnet', 'REST: use the exchange testnet (testnet.binance.vision, testnet.binancefuture.com, the Coinbase Exchange sandbox)')
     .option('--timeout <ms>', 'REST: per-request timeout in ms (default 10000)', count('--timeout', 1))
     .option('--retries <n>', 'REST: retries after a 5xx, timeout or lost connection (default 5)', count('--retries', 0))
     .option('--concurrency <n>', 'REST: requests in flight per instrument (default 4)', count('--concurrency', 1))
     .option('--batch-rows <n>', 'REST: commit to the lake every n rows (default 50000)', count('--batch-rows', 1))
-    .option('--repair', 'find gaps in the lake\'s bars (all, or the instruments given) and fetch them again; record repaired and exchange gaps')
+    .option('--repair', 'find gaps in the lake\'s bars (and coinbase trades) for all or the instruments given, fetch them again; record repaired and exchange gaps')
     .option('--recheck', 'with --repair: ask again for ranges already recorded as exchange gaps')
     .option('--skip-bad-rows', 'archives: import the valid rows of files that have bad rows (reported), instead of rejecting them')
     .addHelpText(
@@ -98,6 +100,13 @@ exponential backoff and jitter. Rows are committed every --batch-rows and a chec
 new. --kind trades stores Binance aggTrades (kind agg_trades). Funding and open interest are binance-futures
 only; Binance serves open interest for the last 30 days only (an older --from is moved up, with a note).
 
+Coinbase (coinbase:<product id>, e.g. coinbase:BTC-USD) uses the Exchange API: candles 300 per request in
+granularities 1m, 5m, 15m, 1h, 6h and 1d (other intervals are refused), and trades (kind trades) 1000 per request,
+walked forwards by trade id after one lookup of the first id at --from. Requests stay under 10 per second (the
+public limit per IP; --max-rate lowers it); a 429 without Retry-After pauses with a growing backoff. Coinbase
+publishes no candle for an interval without trades: such holes are recorded as exchange gaps (see mercury data
+gaps). Candles carry no quote volume, trade count or taker volume: those columns stay missing (NaN, NULL).
+
 Archives: kind, symbol and interval come from the file name (BTCUSDT-1m-2024-01.zip,
 BTCUSDT-aggTrades-2024-01-01.zip, BTCUSDT-trades-2024-01-01.zip). USD-M files are recognised by a futures/um/
 path, a header row or their column count; otherwise files are read as spot (binance:). Millisecond and
@@ -109,6 +118,8 @@ Examples:
   $ mercury backfill binance:BTCUSDT binance:ETHUSDT --kind trades --from 2024-06-01T00:00 --to 2024-06-01T01:00
   $ mercury backfill binance-futures:BTCUSDT --kind funding --from 2020-01-01 --dry-run
   $ mercury backfill binance-futures:BTCUSDT --kind oi --interval 1h --from 2024-01-01 --json
+  $ mercury backfill coinbase:BTC-USD --kind bars --interval 1m --from 2024-01-01 --to 2024-01-08
+  $ mercury backfill coinbase:BTC-USD coinbase:ETH-USD --kind trades --from 2024-06-01T00:00 --to 2024-06-01T01:00 --dry-run
   $ mercury backfill --archive datasets/binance/spot/klines/BTCUSDT/1m/*.csv.gz
   $ mercury backfill --archive 'archives/**/BTCUSDT-1m-2024-*.zip' --json
   $ mercury backfill --archive BTCUSDT-aggTrades-2024-01-01.zip --instrument binance-futures:BTCUSDT
@@ -151,6 +162,7 @@ async function repairAction(instruments: string[], opts: BackfillOpts, cmd: Comm
     restUrl: opts.restUrl,
     testnet: opts.testnet,
     maxWeight: opts.maxWeight,
+    maxRate: opts.maxRate,
     timeoutMs: opts.timeout,
     retries: opts.retries,
     concurrency: opts.concurrency,
@@ -161,8 +173,16 @@ async function repairAction(instruments: string[], opts: BackfillOpts, cmd: Comm
     printJson({
       datasets: r.datasets.map((d) => ({
         instrument: `${d.dataset.exchange}:${d.dataset.symbol}`,
+        kind: d.dataset.kind,
         interval: d.dataset.interval ?? null,
-        gaps: d.gaps.map((x) => ({ from: isoUs(x.from), to: isoUs(x.to), missing: x.missing, state: x.state, rowsFetched: x.rowsFetched, error: x.error ?? null })),
+        gaps: d.gaps.map((x) => ({
+          // Bars are keyed by open time, trades by id
+          ...(d.dataset.kind === 'bars' ? { from: isoUs(x.from), to: isoUs(x.to) } : { fromId: x.from, toId: x.to }),
+          missing: x.missing,
+          state: x.state,
+          rowsFetched: x.rowsFetched,
+          error: x.error ?? null,
+        })),
       })),
       repaired: r.repaired,
       exchangeGaps: r.exchangeGaps,
@@ -171,10 +191,11 @@ async function repairAction(instruments: string[], opts: BackfillOpts, cmd: Comm
   } else {
     for (const d of r.datasets) {
       if (d.gaps.length === 0) continue
-      process.stdout.write(`${d.dataset.exchange}:${d.dataset.symbol} bars ${d.dataset.interval}\n`)
+      const bars = d.dataset.kind === 'bars'
+      process.stdout.write(`${d.dataset.exchange}:${d.dataset.symbol} ${d.dataset.kind}${bars ? ` ${d.dataset.interval}` : ''}\n`)
       await printTable(
-        ['first missing (UTC)', 'last missing (UTC)', 'missing', 'state', 'rows fetched'],
-        d.gaps.map((x) => [isoUs(x.from), isoUs(x.to), x.missing, x.state + (x.error ? ` (${x.error})` : ''), x.rowsFetched]),
+        [bars ? 'first missing (UTC)' : 'first missing id', bars ? 'last missing (UTC)' : 'last missing id', 'missing', 'state', 'rows fetched'],
+        d.gaps.map((x) => [bars ? isoUs(x.from) : x.from, bars ? isoUs(x.to) : x.to, x.missing, x.state + (x.error ? ` (${x.error})` : ''), x.rowsFetched]),
       )
     }
     process.stdout.write(`${r.repaired} repaired, ${r.exchangeGaps} exchange gaps, ${r.open} still open\n`)
@@ -198,13 +219,14 @@ async function restAction(instruments: string[], opts: BackfillOpts, cmd: Comman
   const from = parseTime(opts.from, '--from')
   const to = opts.to !== undefined ? parseTime(opts.to, '--to') : undefined
   const seen = new Set<string>()
-  const targets: BackfillTarget[] = []
+  const targets: HistoryTarget[] = []
+  const { historyKindOf } = await import('../lib/backfill/venues.js')
   for (const text of instruments) {
     const instrument = parseInstrument(text, 'instrument')
     const key = formatInstrument(instrument)
     if (seen.has(key)) continue
     seen.add(key)
-    targets.push({ instrument, kind, interval })
+    targets.push({ instrument, kind: historyKindOf(instrument.exchange, kindText, kind), interval })
   }
   const { planBackfill, runBackfill } = await import('../lib/backfill/run.js')
   const { redactUrl } = await import('../lib/net/http.js')
@@ -216,6 +238,7 @@ async function restAction(instruments: string[], opts: BackfillOpts, cmd: Comman
     restUrl: opts.restUrl,
     testnet: opts.testnet,
     maxWeight: opts.maxWeight,
+    maxRate: opts.maxRate,
     timeoutMs: opts.timeout,
     retries: opts.retries,
     concurrency: opts.concurrency,
@@ -235,6 +258,7 @@ async function restAction(instruments: string[], opts: BackfillOpts, cmd: Comman
       pageRows: t.pageRows,
       pageWeight: t.pageWeight,
       maxWeightPerMinute: plan.budgets[t.target.instrument.exchange] ?? null,
+      maxRequestsPerSecond: plan.rates[t.target.instrument.exchange] ?? null,
       seconds: t.seconds ?? null,
       url: redactUrl(t.baseUrl),
       urlSource: t.urlSource,
@@ -250,15 +274,18 @@ async function restAction(instruments: string[], opts: BackfillOpts, cmd: Comman
       plan.targets.map((t) => [
         t.label,
         t.ranges.length === 0 ? 'nothing (complete)' : t.ranges.map((r) => `${isoUs(r.from)} .. ${isoUs(r.to)}`).join('\n'),
-        t.requests === undefined ? `>= ${t.ranges.length} (1 per ${fmtNum(t.pageRows)} trades)` : t.requests,
+        t.requests === undefined ? `>= ${t.ranges.length} (1 per ${fmtNum(t.pageRows)} trades${t.target.kind === 'trades' ? ', plus a lookup' : ''})` : t.requests,
         t.weight === undefined ? `${t.pageWeight} per request` : t.weight,
         t.seconds === undefined ? '?' : fmtSeconds(t.seconds),
         redactUrl(t.baseUrl),
       ]),
       ['left', 'left', 'right', 'right', 'right', 'left'],
     )
-    const budgets = Object.entries(plan.budgets).map(([e, w]) => `${e} ${fmtNum(w as number)}/min`).join(', ')
-    process.stdout.write(`dry run: nothing was sent; weight budget ${budgets}; estimates assume 250 ms per request\n`)
+    const limits = [
+      ...(Object.keys(plan.budgets).length ? [`weight budget ${Object.entries(plan.budgets).map(([e, w]) => `${e} ${fmtNum(w as number)}/min`).join(', ')}`] : []),
+      ...(Object.keys(plan.rates).length ? [`request rate ${Object.entries(plan.rates).map(([e, r]) => `${e} ${fmtNum(r as number)}/s`).join(', ')}`] : []),
+    ]
+    process.stdout.write(`dry run: nothing was sent; ${limits.join('; ')}; estimates assume 250 ms per request\n`)
     return
   }
 

@@ -108,7 +108,7 @@ Examples:
     .option('--state <state>', 'only gaps in this state: open, repaired, exchange_gap (default all)')
     .addHelpText(
       'after',
-      '\nStates come from the gap ledger that `mercury backfill --repair` keeps: open (missing), repaired (filled since),\nexchange_gap (the exchange has no data for it; not retried).\n\nExamples:\n  $ mercury data gaps binance:BTCUSDT --interval 1m\n  $ mercury data gaps binance:XRPETH --kind agg_trades --json\n  $ mercury data gaps binance:BTCUSDT --interval 1m --from 2023-03-24 --to 2023-03-25',
+      '\nStates come from the gap ledger that `mercury backfill --repair` keeps: open (missing), repaired (filled since),\nexchange_gap (the exchange has no data for it; not retried).\n\nExamples:\n  $ mercury data gaps binance:BTCUSDT --interval 1m\n  $ mercury data gaps binance:XRPETH --kind agg_trades --json\n  $ mercury data gaps coinbase:BTC-USD --interval 1m   (minutes without a Coinbase candle are exchange gaps)\n  $ mercury data gaps binance:BTCUSDT --interval 1m --from 2023-03-24 --to 2023-03-25',
     )
     .action(async (instrumentText: string, opts: { kind: Kind; interval?: string; from?: string; to?: string; state?: string }, cmd: Command) => {
       const g = globals(cmd)

@@ -170,7 +170,7 @@ describe('REST backfill usage errors', () => {
       [['backfill', 'binance:BTCUSDT', ...F, '--kind', 'trades', '--interval', '1m'], /Invalid --interval: '1m'\. trades have no interval/],
       [['backfill', 'binance:BTCUSDT', ...F, '--kind', 'funding'], /Invalid --kind: 'funding' for binance:BTCUSDT\. Funding rates exist on binance-futures only/],
       [['backfill', 'binance-futures:BTCUSDT', ...F, '--kind', 'oi', '--interval', '1m'], /Invalid --interval: '1m' for open interest/],
-      [['backfill', 'coinbase:BTC-USD', ...F], /REST backfill is not available for coinbase yet/],
+      [['backfill', 'coinbase:BTC-USD', ...F, '--interval', '3m'], /Invalid --interval: '3m' for coinbase:BTC-USD\. Coinbase candles come in 1m, 5m, 15m, 1h, 6h, 1d/],
       [['backfill', 'binance-futures:BTCUSDT', ...F, '--max-weight', '5'], /Invalid --max-weight: '5'\. One binance-futures:BTCUSDT bars 1m request weighs 10/],
       [['backfill', 'binance:BTCUSDT', ...F, '--max-weight', '0'], /Invalid --max-weight: '0'\. Expected a positive integer/],
       [['backfill', 'binance:BTCUSDT', ...F, '--timeout', 'soon'], /Invalid --timeout: 'soon'/],

@@ -37,6 +37,7 @@ export function runCli(args: string[], dataDir: string, opts: { env?: Record<str
         // A developer's own settings must not point the tests at a real exchange
         MERCURY_BINANCE_REST_URL: 'http://127.0.0.1:9',
         MERCURY_BINANCE_FUTURES_REST_URL: 'http://127.0.0.1:9',
+        MERCURY_COINBASE_REST_URL: 'http://127.0.0.1:9',
         ...opts.env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -13,7 +13,7 @@ import { intervalDir, type DatasetId } from '../lake/schema.js'
 import { barsBetween, isoUs, nextOpen, US_PER_MS } from '../time.js'
 import { writeFileAtomic } from '../util/fs.js'
 import { addCovered, type Covered } from './ranges.js'
-import type { BackfillTarget } from './types.js'
+import type { HistoryTarget } from './types.js'
 
 export const CHECKPOINT_VERSION = 1
 
@@ -29,7 +29,7 @@ export interface CheckpointFile {
 }
 
 /** The lake dataset a target fills (open interest is stored without its period). */
-export function datasetOf(t: BackfillTarget): DatasetId {
+export function datasetOf(t: HistoryTarget): DatasetId {
   return {
     kind: t.kind,
     exchange: t.instrument.exchange,
@@ -38,13 +38,13 @@ export function datasetOf(t: BackfillTarget): DatasetId {
   }
 }
 
-export function checkpointPath(lakeDir: string, t: BackfillTarget): string {
+export function checkpointPath(lakeDir: string, t: HistoryTarget): string {
   const name = t.interval ? `${t.kind}-${intervalDir(t.interval)}` : t.kind
   return join(lakeDir, '_state', 'backfill', t.instrument.exchange, t.instrument.symbol, `${name}.json`)
 }
 
 /** Ranges the checkpoint records; none when the dataset is gone from the lake (the rows it vouched for are too). */
-export function readCheckpoint(lakeDir: string, t: BackfillTarget): Covered[] {
+export function readCheckpoint(lakeDir: string, t: HistoryTarget): Covered[] {
   const path = checkpointPath(lakeDir, t)
   if (!existsSync(path) || !readManifest(datasetDir(lakeDir, datasetOf(t)))) return []
   let f: CheckpointFile
@@ -59,7 +59,7 @@ export function readCheckpoint(lakeDir: string, t: BackfillTarget): Covered[] {
   return f.ranges.map((r) => ({ from: r.from, to: r.to, ...(r.nextId !== undefined ? { nextId: r.nextId } : {}) }))
 }
 
-export function writeCheckpoint(lakeDir: string, t: BackfillTarget, ranges: readonly Covered[], now = Date.now()): void {
+export function writeCheckpoint(lakeDir: string, t: HistoryTarget, ranges: readonly Covered[], now = Date.now()): void {
   const path = checkpointPath(lakeDir, t)
   mkdirSync(dirname(path), { recursive: true })
   const f: CheckpointFile = {
@@ -76,12 +76,12 @@ export function writeCheckpoint(lakeDir: string, t: BackfillTarget, ranges: read
 
 /**
  * The trailing run of the lake's partitions with no gap inside or between them: bars from its first open to
- * one interval past its last; aggTrades from just after its first time to its last time, resuming at the id
- * after its last (contiguous ids). Funding and open interest have no gap measure, so nothing is derived.
+ * one interval past its last; trades and aggTrades from just after its first time to its last time, resuming at
+ * the id after its last (contiguous ids). Funding and open interest have no gap measure, so nothing is derived.
  */
-export function coveredByLake(lakeDir: string, t: BackfillTarget): Covered | undefined {
+export function coveredByLake(lakeDir: string, t: HistoryTarget): Covered | undefined {
   const ds = datasetOf(t)
-  if (ds.kind !== 'bars' && ds.kind !== 'agg_trades') return undefined
+  if (ds.kind !== 'bars' && ds.kind !== 'agg_trades' && ds.kind !== 'trades') return undefined
   const m = readManifest(datasetDir(lakeDir, ds))
   if (!m) return undefined
   const parts = sortedPartitions(m).map((p) => m.partitions[p])
@@ -103,7 +103,7 @@ export function coveredByLake(lakeDir: string, t: BackfillTarget): Covered | und
 }
 
 /** Everything known complete for a target: the checkpoint and the lake's trailing gap-free run. */
-export function knownCovered(lakeDir: string, t: BackfillTarget): Covered[] {
+export function knownCovered(lakeDir: string, t: HistoryTarget): Covered[] {
   let ranges = readCheckpoint(lakeDir, t)
   const lake = coveredByLake(lakeDir, t)
   if (lake) ranges = addCovered(ranges, lake)

@@ -8,6 +8,7 @@ import { FatalError } from '../errors.js'
 import type { Gap } from '../lake/reader.js'
 import { datasetPath, type DatasetId } from '../lake/schema.js'
 import { writeFileAtomic } from '../util/fs.js'
+import type { KeyRange } from './types.js'
 
 export const GAP_STATES = ['open', 'repaired', 'exchange_gap'] as const
 export type GapState = (typeof GAP_STATES)[number]
@@ -114,4 +115,42 @@ export function afterRepair(
     }
   }
   return { version: 1, entries: entries.sort((a, b) => a.from - b.from) }
+}
+
+/**
+ * The ledger with `ranges` recorded as exchange gaps: keys the exchange was asked for during a backfill and
+ * answered without a row (Coinbase publishes no candle for an interval without trades). Ranges that overlap or
+ * touch an exchange gap already recorded (`step` apart: a bar interval in µs, or 1 for ids) are merged with it, so
+ * a hole spanning two pages or two runs is one entry and `gapStates` finds it inside.
+ */
+export function addExchangeGaps(ledger: Ledger, ranges: readonly KeyRange[], step: number, note: string, now = new Date().toISOString()): Ledger {
+  const others = ledger.entries.filter((e) => e.state !== 'exchange_gap')
+  let gaps: LedgerEntry[] = ledger.entries.filter((e) => e.state === 'exchange_gap')
+  for (const r of [...ranges].sort((a, b) => a.from - b.from)) {
+    if (r.to < r.from) continue
+    let cur = { from: r.from, to: r.to, firstSeen: now, attempts: 1, note }
+    const kept: LedgerEntry[] = []
+    for (const e of gaps) {
+      if (e.to + step < cur.from || e.from > cur.to + step) {
+        kept.push(e)
+        continue
+      }
+      cur = {
+        from: Math.min(e.from, cur.from),
+        to: Math.max(e.to, cur.to),
+        firstSeen: e.firstSeen < cur.firstSeen ? e.firstSeen : cur.firstSeen,
+        attempts: Math.max(e.attempts, cur.attempts),
+        note: e.note ?? cur.note,
+      }
+    }
+    kept.push({ ...cur, state: 'exchange_gap', missing: Math.round((cur.to - cur.from) / step) + 1, lastChecked: now })
+    gaps = kept
+  }
+  return { version: 1, entries: [...others, ...gaps].sort((a, b) => a.from - b.from) }
+}
+
+/** Records confirmed-empty key ranges of a dataset as exchange gaps (callers hold the lake's writer lock). */
+export function recordExchangeGaps(lakeDir: string, ds: DatasetId, ranges: readonly KeyRange[], step: number, note: string, now?: string): void {
+  if (ranges.length === 0) return
+  writeLedger(lakeDir, ds, addExchangeGaps(readLedger(lakeDir, ds), ranges, step, note, now))
 }

@@ -1,10 +1,11 @@
 // `backfill <instrument>...`: REST history into the lake. Per target: clamp the range to what the venue serves,
 // skip what the checkpoint and the lake already cover, page the rest in key order, commit every `batchRows`
-// rows and checkpoint after each commit. A target that fails (418 ban, rejected request, retries exhausted,
+// rows and checkpoint after each commit (and record in the gap ledger what the exchange confirmed it has no
+// row for, e.g. Coinbase minutes without trades). A target that fails (418 ban, rejected request, retries exhausted,
 // bad data) keeps what it committed and stops; the others still run, and the report says which failed.
 
 import { existsSync, readdirSync, rmSync } from 'node:fs'
-import type { Exchange } from '../consts.js'
+import type { Exchange, Interval } from '../consts.js'
 import { MercuryError, oneLine, UsageError } from '../errors.js'
 import { formatInstrument } from '../instrument.js'
 import { tmpRoot } from '../lake/duck.js'
@@ -12,15 +13,18 @@ import type { DatasetId } from '../lake/schema.js'
 import { LakeWriter } from '../lake/writer.js'
 import { logger } from '../log.js'
 import { DEFAULT_BACKOFF, type BackoffOptions } from '../net/backoff.js'
-import { WeightBudget } from '../net/budget.js'
+import { RateBudget, WeightBudget, type RequestBudget } from '../net/budget.js'
 import { RestClient } from '../net/client.js'
 import { BannedError, RejectedError } from '../net/errors.js'
-import { isoUs, US_PER_MS } from '../time.js'
+import { readManifest } from '../lake/manifest.js'
+import { datasetDir } from '../lake/paths.js'
+import { intervalUs, isoUs, US_PER_MS } from '../time.js'
 import { datasetOf, knownCovered, writeCheckpoint } from './checkpoint.js'
+import { recordExchangeGaps } from './ledger.js'
 import { addCovered, uncovered, type Covered } from './ranges.js'
 import { RecordBatch } from './stage.js'
-import type { BackfillTarget, HistoryPage, HistoryRange, HistoryVenue } from './types.js'
-import { historyVenue, restBaseUrl } from './venues.js'
+import type { HistoryPage, HistoryRange, HistoryTarget, HistoryVenue, KeyRange } from './types.js'
+import { historyVenue, restBaseUrl, venueKinds } from './venues.js'
 
 const log = logger('mercury:backfill:rest')
 
@@ -36,7 +40,7 @@ export const BACKFILL_DEFAULTS = {
 
 export interface BackfillOptions {
   readonly lakeDir: string
-  readonly targets: readonly BackfillTarget[]
+  readonly targets: readonly HistoryTarget[]
   /** µs, inclusive */
   readonly from: number
   /** µs, exclusive; default now */
@@ -44,8 +48,10 @@ export interface BackfillOptions {
   readonly restUrl?: string | undefined
   readonly testnet?: boolean | undefined
   readonly env?: Readonly<Record<string, string | undefined>>
-  /** Weight per minute to stay under; capped at each exchange's published limit */
+  /** Weight per minute to stay under on weight-limited exchanges (Binance); capped at each one's published limit */
   readonly maxWeight?: number | undefined
+  /** Requests per second to stay under on rate-limited exchanges (Coinbase); capped at each one's published limit */
+  readonly maxRate?: number | undefined
   readonly timeoutMs?: number | undefined
   readonly retries?: number | undefined
   readonly concurrency?: number | undefined
@@ -53,6 +59,8 @@ export interface BackfillOptions {
   readonly backoff?: BackoffOptions | undefined
   /** Fetch the whole range even where the checkpoint or the lake say it is complete (re-checking holes) */
   readonly refetch?: boolean | undefined
+  /** Id-paged kinds with `refetch`: fetch exactly these ids, both included (repairs of an id hole) */
+  readonly ids?: { readonly from: number; readonly to: number } | undefined
   /** Rows per request below the venue's maximum (tests) */
   readonly pageSize?: number | undefined
   /** Clock, ms (tests) */
@@ -62,7 +70,7 @@ export interface BackfillOptions {
 }
 
 export interface TargetPlan {
-  readonly target: BackfillTarget
+  readonly target: HistoryTarget
   readonly label: string
   readonly dataset: DatasetId
   readonly baseUrl: string
@@ -83,8 +91,10 @@ export interface TargetPlan {
 
 export interface BackfillPlan {
   readonly targets: readonly TargetPlan[]
-  /** Weight budget per exchange and minute */
+  /** Weight budget per exchange and minute (weight-limited exchanges) */
   readonly budgets: Readonly<Partial<Record<Exchange, number>>>
+  /** Requests per second per exchange (rate-limited exchanges) */
+  readonly rates: Readonly<Partial<Record<Exchange, number>>>
 }
 
 export interface BackfillProgress {
@@ -141,7 +151,7 @@ export interface BackfillReport {
   readonly seconds: number
 }
 
-function labelOf(t: BackfillTarget): string {
+function labelOf(t: HistoryTarget): string {
   const what = t.kind === 'open_interest' ? `open interest ${t.interval}` : t.kind === 'bars' ? `bars ${t.interval}` : t.kind
   return `${formatInstrument(t.instrument)} ${what}`
 }
@@ -156,14 +166,32 @@ export function planBackfill(o: BackfillOptions, venues = new Map<Exchange, Hist
     throw new UsageError(`Invalid --rest-url: one URL cannot serve ${exchanges.join(' and ')}. Backfill one exchange per run, or set ${exchanges.map((e) => venueOf(e, venues).urlEnv).join(' and ')}`)
   }
   const budgets: Partial<Record<Exchange, number>> = {}
-  for (const e of exchanges) budgets[e] = Math.min(o.maxWeight ?? Infinity, venueOf(e, venues).weightLimit)
+  const rates: Partial<Record<Exchange, number>> = {}
+  for (const e of exchanges) {
+    const v = venueOf(e, venues)
+    if (v.requestRate) rates[e] = Math.min(o.maxRate ?? Infinity, v.requestRate.perSecond)
+    else budgets[e] = Math.min(o.maxWeight ?? Infinity, v.weightLimit)
+  }
+  const byRate = exchanges.filter((e) => rates[e] !== undefined)
+  const byWeight = exchanges.filter((e) => budgets[e] !== undefined)
+  if (o.maxWeight !== undefined && byWeight.length === 0) {
+    throw new UsageError(`Invalid --max-weight: ${byRate.join(' and ')} limit requests per second, not weight. Use --max-rate`)
+  }
+  if (o.maxRate !== undefined && byRate.length === 0) {
+    throw new UsageError(`Invalid --max-rate: ${byWeight.join(' and ')} limit request weight per minute. Use --max-weight`)
+  }
   const targets = o.targets.map((t): TargetPlan => {
     const v = venueOf(t.instrument.exchange, venues)
+    // The venue's own check names what it serves best; the list of kinds backs it up
     v.check(t)
+    if (!venueKinds(v).includes(t.kind)) {
+      throw new UsageError(`Invalid --kind: '${t.kind}' for ${formatInstrument(t.instrument)}. Expected one of ${venueKinds(v).join(', ')}`)
+    }
     const { url, source } = restBaseUrl(v, o)
     const cost = v.pageCost(t, o.pageSize)
-    const budget = budgets[t.instrument.exchange] as number
-    if (cost.weight > budget) {
+    const rate = rates[t.instrument.exchange]
+    const budget = rate !== undefined ? rate * 60 : (budgets[t.instrument.exchange] as number)
+    if (rate === undefined && cost.weight > budget) {
       throw new UsageError(
         `Invalid --max-weight: '${o.maxWeight}'. One ${labelOf(t)} request weighs ${cost.weight}; expected at least ${cost.weight}`,
       )
@@ -177,10 +205,11 @@ export function planBackfill(o: BackfillOptions, venues = new Map<Exchange, Hist
     }
     const weight = requests === undefined ? undefined : requests * cost.weight
     const concurrency = t.kind === 'funding' ? 1 : o.concurrency ?? BACKFILL_DEFAULTS.concurrency
+    // Weight: whole minutes once the first minute's budget is spent; rate: the requests past the first burst
+    const wait = (w: number) =>
+      rate !== undefined ? Math.max(0, w - burstOf(v, rate)) / rate : Math.floor(Math.max(0, w - 1) / budget) * 60
     const seconds =
-      requests === undefined || weight === undefined
-        ? undefined
-        : Math.max((requests * ASSUMED_LATENCY_MS) / 1000 / concurrency, Math.floor(Math.max(0, weight - 1) / budget) * 60)
+      requests === undefined || weight === undefined ? undefined : Math.max((requests * ASSUMED_LATENCY_MS) / 1000 / concurrency, wait(weight))
     return {
       target: t,
       label: labelOf(t),
@@ -198,7 +227,12 @@ export function planBackfill(o: BackfillOptions, venues = new Map<Exchange, Hist
       seconds,
     }
   })
-  return { targets, budgets }
+  return { targets, budgets, rates }
+}
+
+/** Requests a rate-limited venue sends at once, at a rate of `rate` per second. */
+function burstOf(v: HistoryVenue, rate: number): number {
+  return Math.max(1, Math.min(v.requestRate?.burst ?? 1, Math.floor(rate)))
 }
 
 function venueOf(e: Exchange, cache: Map<Exchange, HistoryVenue>): HistoryVenue {
@@ -220,15 +254,19 @@ export async function runBackfill(o: BackfillOptions): Promise<BackfillReport> {
   for (const tp of plan.targets) {
     const e = tp.target.instrument.exchange
     if (clients.has(e)) continue
+    const v = venues.get(e) as HistoryVenue
+    const rate = plan.rates[e]
+    const budget: RequestBudget = rate !== undefined ? new RateBudget(rate, burstOf(v, rate)) : new WeightBudget(plan.budgets[e] as number, 60_000)
     clients.set(
       e,
       new RestClient({
         baseUrl: tp.baseUrl,
         name: e,
-        budget: new WeightBudget(plan.budgets[e] as number, 60_000),
+        budget,
         timeoutMs: o.timeoutMs ?? BACKFILL_DEFAULTS.timeoutMs,
         retries: o.retries ?? BACKFILL_DEFAULTS.retries,
         backoff: o.backoff ?? DEFAULT_BACKOFF,
+        unnamed429PauseMs: v.requestRate?.unnamed429PauseMs,
       }),
     )
   }
@@ -284,11 +322,16 @@ async function runTarget(
   const batchRows = o.batchRows ?? BACKFILL_DEFAULTS.batchRows
   // Re-read under the writer lock: another run may have moved on since the plan was made
   let covered: Covered[] = knownCovered(o.lakeDir, t)
-  const segments = tp.to > tp.from ? uncovered(tp.from, tp.to, o.refetch ? [] : covered) : []
+  const found: HistoryRange[] = tp.to > tp.from ? uncovered(tp.from, tp.to, o.refetch ? [] : covered) : []
+  const ids = o.ids
+  const segments = ids && o.refetch ? found.map((s) => ({ ...s, fromId: ids.from, toId: ids.to })) : found
   const todoUs = segments.reduce((a, s) => a + (s.to - s.from), 0)
   const resumedFrom = segments.length > 0 && segments[0].from > tp.from ? segments[0].from : undefined
   const batch = new RecordBatch(t.kind)
   let pending: Covered[] = []
+  /** Keys the exchange confirmed it has no row for, recorded in the gap ledger with the next commit */
+  let pendingEmpty: KeyRange[] = []
+  const keyStep = t.kind === 'bars' ? (intervalUs(t.interval as Interval) as number) : 1
   let written = covered
   let rowsFetched = 0
   let rowsWritten = 0
@@ -323,6 +366,8 @@ async function runTarget(
     const rows = batch.rows > 0 ? batch.take(0) : undefined
     const completes = pending
     pending = []
+    const empties = pendingEmpty
+    pendingEmpty = []
     const job = (async () => {
       if (rows) {
         await writer.stage(tp.dataset, rows)
@@ -334,6 +379,10 @@ async function runTarget(
       if (JSON.stringify(covered) !== JSON.stringify(written)) {
         writeCheckpoint(o.lakeDir, t, covered, now())
         written = covered
+      }
+      // Holes are measured between stored rows: with no row stored there is no hole to explain yet
+      if (empties.length > 0 && readManifest(datasetDir(o.lakeDir, tp.dataset))) {
+        recordExchangeGaps(o.lakeDir, tp.dataset, empties, keyStep, venue.emptyNote?.(t) ?? 'the exchange returned no data for this range', new Date(now()).toISOString())
       }
       progress('commit')
     })()
@@ -368,6 +417,7 @@ async function runTarget(
       if (r.done) break
       const page = r.value
       batch.push(page.records)
+      if (page.confirmedEmpty?.length) pendingEmpty.push(...page.confirmedEmpty)
       rowsFetched += page.records.length
       coveredTo = Math.max(coveredTo, page.coveredTo)
       const last = pending.at(-1)

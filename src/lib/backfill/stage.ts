@@ -4,8 +4,8 @@
 import { ColumnBatch } from '../archive/batch.js'
 import { SCHEMAS } from '../lake/schema.js'
 import type { StageBatch } from '../lake/writer.js'
-import type { AggTrade, Bar, Funding, OpenInterest, Side } from '../types.js'
-import type { HistoryRecord, RestKind } from './types.js'
+import type { AggTrade, Bar, Funding, OpenInterest, Side, Trade } from '../types.js'
+import type { HistoryKind, HistoryRecord } from './types.js'
 
 const sideNum = (s: Side) => (s === 'buy' ? 1 : s === 'sell' ? -1 : 0)
 const num = (x: number | undefined) => (x === undefined ? NaN : x)
@@ -15,7 +15,7 @@ export class RecordBatch {
   private readonly batch: ColumnBatch
   private line = 0
 
-  constructor(readonly kind: RestKind) {
+  constructor(readonly kind: HistoryKind) {
     this.batch = new ColumnBatch(SCHEMAS[kind].staged, 8192)
   }
 
@@ -45,6 +45,16 @@ export class RecordBatch {
           c.taker_buy_volume[i] = num(x.takerBuyVolume)
           c.taker_buy_quote_volume[i] = num(x.takerBuyQuoteVolume)
           c.local_timestamp[i] = x.localTimestamp
+          break
+        }
+        case 'trade': {
+          const x = r as Trade
+          c.id[i] = x.id
+          c.timestamp[i] = x.timestamp
+          c.local_timestamp[i] = x.localTimestamp
+          c.price[i] = x.price
+          c.amount[i] = x.amount
+          c.side[i] = sideNum(x.side)
           break
         }
         case 'agg_trade': {

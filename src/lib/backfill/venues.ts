@@ -4,10 +4,29 @@
 import type { Exchange } from '../consts.js'
 import { UsageError } from '../errors.js'
 import { binanceHistoryVenues } from '../exchanges/binance/index.js'
-import type { HistoryVenue } from './types.js'
+import { CoinbaseHistory } from '../exchanges/coinbase/rest.js'
+import { REST_KINDS, type HistoryKind, type HistoryVenue, type RestKind } from './types.js'
 
 const FACTORIES: Partial<Record<Exchange, () => HistoryVenue>> = {
   ...binanceHistoryVenues,
+  coinbase: () => new CoinbaseHistory(),
+}
+
+/** What `--kind trades` fills on each exchange: aggTrades on Binance (paged by id), trades on Coinbase */
+const TRADES_KIND: Record<Exchange, HistoryKind> = {
+  binance: 'agg_trades',
+  'binance-futures': 'agg_trades',
+  coinbase: 'trades',
+}
+
+/** The kind a `--kind` spelling fills on an exchange: `trades` depends on the venue, the others do not. */
+export function historyKindOf(exchange: Exchange, kindText: string, kind: RestKind): HistoryKind {
+  return kindText === 'trades' ? TRADES_KIND[exchange] : kind
+}
+
+/** The kinds a venue serves. */
+export function venueKinds(v: HistoryVenue): readonly HistoryKind[] {
+  return v.kinds ?? REST_KINDS
 }
 
 /** Exchanges with a REST history. */
@@ -17,7 +36,7 @@ export const REST_EXCHANGES = Object.keys(FACTORIES) as Exchange[]
 export function historyVenue(exchange: Exchange): HistoryVenue {
   const make = FACTORIES[exchange]
   if (!make) {
-    throw new UsageError(`REST backfill is not available for ${exchange} yet. Expected an instrument on ${REST_EXCHANGES.join(' or ')}`)
+    throw new UsageError(`REST backfill is not available for ${exchange}. Expected an instrument on ${REST_EXCHANGES.join(', ')}`)
   }
   return make()
 }

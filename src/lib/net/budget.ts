@@ -1,4 +1,7 @@
-// A request-weight budget over the exchange's fixed windows. Binance counts the weight of every request per IP
+// Request budgets. `WeightBudget`: request weight over the exchange's fixed windows (Binance); `RateBudget`: a
+// token bucket of requests per second for exchanges that publish no weight or usage header (Coinbase).
+//
+// The weight budget: Binance counts the weight of every request per IP
 // in windows that start on the clock (`X-MBX-USED-WEIGHT-1M` is the count of the current minute) and answers
 // 429, then 418 bans, past its limit. The budget reserves weight before a request is sent and takes the
 // exchange's own count from each response, so other processes on the same IP are accounted for too.
@@ -32,7 +35,20 @@ export interface BudgetStats {
   readonly waitedMs: number
 }
 
-export class WeightBudget {
+/** What a REST client needs from a budget: reserve before sending, learn from responses, report. */
+export interface RequestBudget {
+  /** Most weight (or requests) per window */
+  readonly limit: number
+  /** Waits until `weight` may be sent, then reserves it. */
+  acquire(weight: number): Promise<void>
+  /** Records a request's round trip (send to answer). */
+  noteLatency(ms: number): void
+  /** Takes the exchange's own count from a response, where it sends one. */
+  observe(headers: Headers, sentAt: number): void
+  snapshot(): BudgetStats
+}
+
+export class WeightBudget implements RequestBudget {
   private readonly used = new Map<number, number>()
   /** Recent reservations (time, weight), to count them again if the window changes */
   private reservations: { t: number; w: number }[] = []
@@ -128,6 +144,71 @@ export class WeightBudget {
       this.used.set(start, h.used)
       if (h.used > this.stats.maxWindowWeight) this.stats.maxWindowWeight = h.used
     }
+  }
+
+  snapshot(): BudgetStats {
+    return { ...this.stats }
+  }
+}
+
+/**
+ * A request-rate budget for exchanges that limit requests per second and send no usage header (Coinbase: 10
+ * requests/s per IP for public endpoints, bursts up to 15, enforced with a token bucket). Requests leave no faster
+ * than `perSecond` on average and at most `burst` at once. A burst below the exchange's leaves room for arrival
+ * jitter: with the exchange's bucket at 15 and ours at 5, requests may bunch up by a whole second on the way and
+ * still fit.
+ */
+export class RateBudget implements RequestBudget {
+  private tokens: number
+  private last: number
+  /** Send times of the last second, for the highest count seen in any one-second window */
+  private recent: number[] = []
+  private stats = { weight: 0, maxWindowWeight: 0, waits: 0, waitedMs: 0 }
+
+  constructor(
+    /** Requests per second, sustained */
+    readonly limit: number,
+    /** Requests that may leave at once after a quiet spell */
+    readonly burst: number = Math.max(1, Math.floor(limit / 2)),
+    private readonly now: () => number = Date.now,
+  ) {
+    if (!(limit > 0) || !(burst >= 1)) throw new Error(`A request rate needs a positive limit and a burst of at least 1, was ${limit}/${burst}`)
+    this.tokens = burst
+    this.last = now()
+  }
+
+  private refill(t: number): void {
+    this.tokens = Math.min(this.burst, this.tokens + ((t - this.last) * this.limit) / 1000)
+    this.last = t
+  }
+
+  async acquire(weight = 1): Promise<void> {
+    if (weight > this.burst) throw new Error(`A request of weight ${weight} can never fit a burst of ${this.burst}`)
+    for (;;) {
+      const t = this.now()
+      this.refill(t)
+      if (this.tokens >= weight) {
+        this.tokens -= weight
+        this.stats.weight += weight
+        this.recent.push(t)
+        while (this.recent[0] <= t - 1000) this.recent.shift()
+        if (this.recent.length > this.stats.maxWindowWeight) this.stats.maxWindowWeight = this.recent.length
+        return
+      }
+      // The time the missing tokens take to drip in, rounded up so the next look finds them
+      const wait = Math.max(1, Math.ceil(((weight - this.tokens) * 1000) / this.limit))
+      this.stats.waits++
+      this.stats.waitedMs += wait
+      await sleep(wait)
+    }
+  }
+
+  noteLatency(): void {
+    // The bucket counts send times; latency only matters to window budgets
+  }
+
+  observe(): void {
+    // No usage header to read: the exchange's own count is not published
   }
 
   snapshot(): BudgetStats {

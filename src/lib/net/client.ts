@@ -1,10 +1,11 @@
-// A REST client for one exchange host: every request passes the weight budget, a 429 pauses every request to
-// the host for the Retry-After the exchange names, 5xx and timeouts are retried with capped exponential backoff
+// A REST client for one exchange host: every request passes the budget (request weight, or request rate), a 429
+// pauses every request to the host for the Retry-After the exchange names (or a growing backoff where it names
+// none and the caller says so), 5xx and timeouts are retried with capped exponential backoff
 // and jitter, and anything else surfaces as a typed error for the caller to classify
 
 import { logger } from '../log.js'
 import { backoffMs, DEFAULT_BACKOFF, sleep, type BackoffOptions } from './backoff.js'
-import { WeightBudget, type BudgetStats } from './budget.js'
+import type { BudgetStats, RequestBudget } from './budget.js'
 import { BannedError, NetworkError, RateLimitedError, RequestTimeoutError, ServerError } from './errors.js'
 import { httpGet, redactUrl } from './http.js'
 
@@ -14,13 +15,18 @@ export interface RestClientOptions {
   readonly baseUrl: string
   /** Shown in messages, e.g. `binance-futures` */
   readonly name: string
-  readonly budget: WeightBudget
+  readonly budget: RequestBudget
   readonly timeoutMs: number
   /** Retries after a 5xx, a timeout or a lost connection (429 pauses are not counted) */
   readonly retries: number
   readonly backoff?: BackoffOptions
   /** Consecutive 429s tolerated before giving up */
   readonly max429?: number
+  /**
+   * Pause after the n-th consecutive 429 that names no Retry-After; without this option such a 429 pauses for the
+   * error's default (a minute, Binance's window)
+   */
+  readonly unnamed429PauseMs?: ((consecutive: number) => number) | undefined
   readonly headers?: Record<string, string> | undefined
   readonly now?: () => number
   /** Sees every successful body with its URL (the collector's `--record`) */
@@ -48,7 +54,7 @@ export class RestClient {
     this.now = o.now ?? Date.now
   }
 
-  get budget(): WeightBudget {
+  get budget(): RequestBudget {
     return this.o.budget
   }
 
@@ -109,15 +115,21 @@ export class RestClient {
           limited++
           this.stats.rateLimited++
           if (limited > (this.o.max429 ?? 10)) throw err
+          const named = err.named || !this.o.unnamed429PauseMs
+          const pause = named ? err.retryAfterMs : (this.o.unnamed429PauseMs as (n: number) => number)(limited)
           // Rounded up so the pause is never shorter than asked, whatever the timer granularity
           const t = this.now()
-          const until = t + Math.ceil(err.retryAfterMs) + 1
+          const until = t + Math.ceil(pause) + 1
           if (until > this.pauseUntil) {
             // Wall time paused, not the sum over the requests that wait it out together
             this.stats.pausedMs += until - Math.max(t, this.pauseUntil)
             this.pauseUntil = until
           }
-          log.warn(`${this.o.name}: HTTP 429, pausing ${(err.retryAfterMs / 1000).toFixed(1)} s as Retry-After asks`)
+          log.warn(
+            named
+              ? `${this.o.name}: HTTP 429, pausing ${(pause / 1000).toFixed(1)} s as Retry-After asks`
+              : `${this.o.name}: HTTP 429 without Retry-After, pausing ${(pause / 1000).toFixed(1)} s (backoff ${limited})`,
+          )
           continue
         }
         const retryable = err instanceof ServerError || err instanceof RequestTimeoutError || err instanceof NetworkError

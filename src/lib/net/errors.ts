@@ -4,11 +4,15 @@
 
 import { FatalError, RetryableError } from '../errors.js'
 
-/** HTTP 429: the exchange asks for a pause of `retryAfterMs` before the next request. */
+/**
+ * HTTP 429: the exchange asks for a pause of `retryAfterMs` before the next request. `named` says whether it sent
+ * that pause (Retry-After) or the pause is the caller's default.
+ */
 export class RateLimitedError extends RetryableError {
   constructor(
     message: string,
     override readonly retryAfterMs: number,
+    readonly named: boolean = true,
   ) {
     super(message, retryAfterMs)
   }

@@ -70,7 +70,7 @@ export async function httpGet(url: string, timeoutMs: number, headers: Record<st
   const said = msg !== undefined ? `: ${code !== undefined ? `${code} ` : ''}${msg}` : ''
   if (status === 429) {
     // Binance always sends Retry-After with 429; without one, a minute is the documented window
-    throw new RateLimitedError(`GET ${shown} was rate limited (HTTP 429${said})`, wait ?? 60_000)
+    throw new RateLimitedError(`GET ${shown} was rate limited (HTTP 429${said})`, wait ?? 60_000, wait !== undefined)
   }
   if (status === 418) throw new BannedError(`GET ${shown} was refused: IP banned (HTTP 418${said})`, wait)
   if (status >= 500) throw new ServerError(`GET ${shown} failed with HTTP ${status}${said}`, status, wait)

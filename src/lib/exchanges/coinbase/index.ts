@@ -12,3 +12,13 @@ export {
   parseCoinbaseTicker,
 } from './parse.js'
 export type * from './raw.js'
+export {
+  COINBASE_GRANULARITY,
+  COINBASE_REQUEST_RATE,
+  COINBASE_REST,
+  CoinbaseHistory,
+  CoinbaseRestParseError,
+  parseCoinbaseCandles,
+  parseCoinbaseRestTrades,
+} from './rest.js'
+export type { CoinbaseRestCandle, CoinbaseRestTrade } from './rest.js'
