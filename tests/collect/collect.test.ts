@@ -13,6 +13,7 @@ import { startReplayServer, type ReplayServer } from '../../src/lib/replay/serve
 import type { FaultPlan } from '../../src/lib/replay/faults.js'
 import type { BookTicker, MarketRecord } from '../../src/lib/types.js'
 import { FIXTURES, tempDir } from '../helpers.js'
+import { loadTradeFixture, startCoinbaseRestServer } from '../servers/coinbase-rest.js'
 import { join } from 'node:path'
 
 const SPOT = join(FIXTURES, 'recordings', 'hftbacktest', 'spot-btcusdt_20240808.gz')
@@ -61,6 +62,8 @@ interface Extra {
   depthSpeed?: string
   symbols?: string[]
   coinbaseFeed?: 'advanced' | 'exchange'
+  /** REST base URL instead of the replay server's (the fake Coinbase REST server) */
+  restUrl?: string
   bus?: string
   /** Runs once the timeline has been sent, before the collector stops */
   atEnd?: (metricsUrl: string | undefined) => Promise<void>
@@ -104,7 +107,7 @@ async function collectFrom(file: string, exchange: Exchange, faults: FaultPlan, 
     batchMs: 250,
     bookSnapshotEveryMs: 500,
     wsUrl: { [exchange]: srv.wsUrl },
-    restUrl: { [exchange]: srv.restUrl },
+    restUrl: { [exchange]: extra.restUrl ?? srv.restUrl },
     depthSpeed: extra.depthSpeed,
     staleMs: 5000,
     bus: extra.bus,
@@ -245,6 +248,47 @@ describe('collect against the replay exchange', () => {
     expect(s.resyncs).toBe(1)
     const ev = await lakeQuery(run.lake, `SELECT event, stream FROM integrity WHERE stream = 'book' ORDER BY local_timestamp`)
     expect(ev.map((e) => e[0])).toEqual(['gap', 'resync'])
+  }, 120_000)
+
+  it('coinbase exchange feed: dropped matches are fetched back by id from the REST API, each trade once', async () => {
+    // Timeline positions of the SKL-USD matches (the replay server's timeline: ws frames other than book snapshots)
+    const skl: number[] = []
+    let i = 0
+    for (const f of readRecordingSync(COINBASE)) {
+      if (f.src !== 'ws') continue
+      const m = JSON.parse(f.text) as { type?: string; product_id?: string; bids?: unknown }
+      if (m.type === 'snapshot' && m.bids) continue
+      if (!['l2update', 'match', 'last_match', 'ticker', 'heartbeat', 'status'].includes(m.type ?? '')) continue
+      if (m.type === 'match' && m.product_id === 'SKL-USD') skl.push(i)
+      i++
+    }
+    expect(skl.length).toBeGreaterThan(20)
+    // Real SKL-USD trades of the same capture, as the Exchange REST API serves them
+    const rest = await startCoinbaseRestServer({ products: { 'SKL-USD': { trades: loadTradeFixture(join(FIXTURES, 'coinbase-rest', 'SKL-USD-trades-2021-04-17.json')) } } })
+    try {
+      const dropped = [skl[5], skl[6], skl[7], skl[20]]
+      const run = await collectFrom(COINBASE, 'coinbase', { drop: dropped }, ['trades'], { symbols: ['SKL-USD'], coinbaseFeed: 'exchange', restUrl: rest.url })
+      const s = run.summary.stats
+      expect(s.repairedTrades).toBe(4)
+      expect(s.unrepairedTrades).toBe(0)
+      expect(rest.log.filter((e) => e.endpoint === 'trades' && e.product === 'SKL-USD' && e.status === 200).length).toBeGreaterThanOrEqual(2)
+      const ids = (await lakeQuery(run.lake, `SELECT id FROM trades WHERE symbol = 'SKL-USD' ORDER BY id`)).map((r) => Number(r[0]))
+      expect(new Set(ids).size).toBe(ids.length)
+      expect(ids[ids.length - 1] - ids[0] + 1).toBe(ids.length)
+      // The repaired trades equal what the socket would have sent: same price, size, time and aggressor side
+      const stored = await lakeQuery(run.lake, `SELECT id, price, amount, side, timestamp FROM trades WHERE symbol = 'SKL-USD' ORDER BY id`)
+      const matches = readRecordingSync(COINBASE)
+        .filter((f) => f.src === 'ws' && /"type":"match"/.test(f.text) && f.text.includes('"SKL-USD"'))
+        .map((f) => JSON.parse(f.text) as { trade_id: number; price: string; size: string; side: string; time: string })
+      for (const m of matches) {
+        const row = stored.find((r) => Number(r[0]) === m.trade_id)
+        expect(row, `trade ${m.trade_id}`).toBeDefined()
+        expect([Number(row![1]), Number(row![2]), row![3]]).toEqual([Number(m.price), Number(m.size), m.side === 'buy' ? 'sell' : 'buy'])
+      }
+      expect(await lakeQuery(run.lake, `SELECT count(*) FROM integrity WHERE stream = 'trades'`)).toEqual([[0n]])
+    } finally {
+      await rest.close()
+    }
   }, 120_000)
 
   for (const feed of ['exchange', 'advanced'] as const) {
