@@ -47,10 +47,14 @@ if [ ! -f "$PKG/.built" ]; then
   tar -xzf "$tgz" -C "$PKG.tmp" --strip-components=1
   log "building TA-Lib C ($JOBS jobs)"
   make -C "$PKG.tmp/$MAKEDIR" clean >/dev/null
-  make -C "$PKG.tmp/$MAKEDIR" -j"$JOBS" >"$PKG.tmp/make.log" 2>&1 || {
-    tail -30 "$PKG.tmp/make.log" >&2
-    exit 1
-  }
+  # One sub-directory at a time, each in parallel: the top-level -j runs ta_func and ta_libc together, and both
+  # compile the same objects into the same temp folder, which can leave a corrupt archive
+  for sub in ta_common ta_func ta_abstract ta_libc; do
+    make -C "$PKG.tmp/$MAKEDIR/$sub" -j"$JOBS" >>"$PKG.tmp/make.log" 2>&1 || {
+      tail -30 "$PKG.tmp/make.log" >&2
+      exit 1
+    }
+  done
   touch "$PKG.tmp/.built"
   mv "$PKG.tmp" "$PKG"
 fi

@@ -16,6 +16,10 @@ export function catalogMarkdown(): string {
     'Outputs keep the input length; the first `warm-up` values are NaN. Where a TA-Lib function is named, values',
     'follow TA-Lib exactly (tested against TA-Lib C on real data); deviations are in the notes.',
     '',
+    'Batch calls can pass a reusable arena, `runBatch(def, input, params, { arena })` with a `BatchArena`: outputs and',
+    'scratch arrays come from it and stay valid until `arena.reset()`; the values are identical. Computing many series',
+    'this way skips the cost of first touching new memory (see BENCHMARKS.md).',
+    '',
     `${INDICATORS.length} indicators.`,
   ]
   for (const cat of CATEGORIES) {

@@ -4,7 +4,7 @@
 import type { Interval } from '../consts.js'
 import { UsageError } from '../errors.js'
 import { intervalUs } from '../time.js'
-import { resolveParams, runBatch } from './engine.js'
+import { BatchArena, resolveParams, runBatch } from './engine.js'
 import { asOfIndex, joinAsOf, mtfSteps, resample } from './mtf.js'
 import { INDICATORS, indicator } from './registry.js'
 import type { Columns, IndicatorDef, Reading } from './types.js'
@@ -106,12 +106,16 @@ export function computeSignals(bars: Columns, interval: Interval, opts: SignalsO
   const n = bars.open_time?.length ?? 0
   const series: Series[] = []
   const latest: Latest[] = []
+  // Higher-timeframe outputs are only copied onto the base bars (joinAsOf) and read for `latest`, so they are
+  // computed into one reused arena; base-timeframe outputs are returned and get arrays of their own
+  const htf = new BatchArena()
   const run = (cols: Columns, tf: Interval, join?: Int32Array) => {
     const len = cols.open_time?.length ?? 0
     for (const d of defs) {
       // mtf_alignment is already multi-timeframe: it runs on the base bars only, with timeframes that fit them
       if (d.id === 'mtf_alignment' && join) continue
-      const outs = runBatch(d, cols, indicatorParams(d, interval, opts))
+      if (join) htf.reset()
+      const outs = runBatch(d, cols, indicatorParams(d, interval, opts), join ? { arena: htf } : {})
       d.outputs.forEach((o, k) => {
         series.push({
           name: seriesName(d, o, join ? tf : undefined),

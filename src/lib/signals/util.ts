@@ -1,18 +1,114 @@
 // Small building blocks shared by indicator implementations (batch and streaming)
 
+/**
+ * Reusable memory for batch runs: `runBatch(def, input, params, { arena })` takes every output and every array the
+ * definition allocates through `output`, `nans` or `scratch` from the arena instead of from the heap. Arrays it
+ * hands out stay the arena's: they are valid until `reset()`, after which the next run with this arena reuses and
+ * overwrites them. Reset once the outputs are no longer needed (stored, copied, or dropped); without a reset the
+ * arena grows by one run's arrays per run, as fresh allocation would, and keeps them alive.
+ *
+ * What this saves is the kernel's first touch of fresh pages: on some machines filling a newly allocated
+ * 1,000,000-row Float64Array costs more in page faults than most indicators cost to compute. A caller computing
+ * many indicators over the same rows and keeping only what it stores (or one indicator over many symbols) can run
+ * them all through one arena, resetting it between runs, and touch each page once. The arena grows to what the
+ * largest run takes: a definition may use more scratch when it has one (`inArena`; confluence then computes its
+ * eleven components with their batch forms, 16 more row-length arrays, rather than their streams).
+ */
+export class BatchArena {
+  private readonly free = new Map<number, Float64Array[]>()
+  private readonly freeBytes = new Map<number, Uint8Array[]>()
+  private readonly used: Float64Array[] = []
+  private readonly usedBytes: Uint8Array[] = []
+  private held = 0
+
+  /** An array of `n` values from the arena, its contents left from an earlier run (zero when newly allocated) */
+  take(n: number): Float64Array {
+    const a = this.free.get(n)?.pop() ?? this.grow(n)
+    this.used.push(a)
+    return a
+  }
+
+  /** A byte array of `n` entries from the arena, its contents unspecified */
+  takeBytes(n: number): Uint8Array {
+    let a = this.freeBytes.get(n)?.pop()
+    if (a === undefined) {
+      a = new Uint8Array(n)
+      this.held += n
+    }
+    this.usedBytes.push(a)
+    return a
+  }
+
+  /** Makes every array handed out since the last reset available again: they must no longer be read */
+  reset(): void {
+    for (const a of this.used) pushTo(this.free, a)
+    for (const a of this.usedBytes) pushTo(this.freeBytes, a)
+    this.used.length = 0
+    this.usedBytes.length = 0
+  }
+
+  /** Bytes held by the arena, in use or free */
+  get bytes(): number {
+    return this.held
+  }
+
+  private grow(n: number): Float64Array {
+    this.held += n * 8
+    return new Float64Array(n)
+  }
+}
+
+function pushTo<T extends { length: number }>(pool: Map<number, T[]>, a: T): void {
+  const list = pool.get(a.length)
+  if (list) list.push(a)
+  else pool.set(a.length, [a])
+}
+
+/** The arena of the batch run in progress, if it has one; set only by `withArena` */
+let current: BatchArena | undefined
+
+/**
+ * Runs `fn` with `arena` (or, when undefined, the heap) behind `output`, `nans` and `scratch`, and restores the
+ * previous one after: batch runs are synchronous, so a nested run without an arena allocates fresh arrays again
+ */
+export function withArena<T>(arena: BatchArena | undefined, fn: () => T): T {
+  const prev = current
+  current = arena
+  try {
+    return fn()
+  } finally {
+    current = prev
+  }
+}
+
+/** `n` NaNs: from the arena while a batch runs with one, else a new array */
 export function nans(n: number): Float64Array {
-  return new Float64Array(n).fill(NaN)
+  return (current === undefined ? new Float64Array(n) : current.take(n)).fill(NaN)
 }
 
 /**
  * A batch output of `n` rows whose first `lead` rows are NaN. The rest is left to the caller, who writes every row
  * once: filling the whole array with NaN first would be a second pass over memory that is often fresh from the
- * kernel, where every first touch of a page costs a fault
+ * kernel, where every first touch of a page costs a fault. From the arena while a batch runs with one, so the rows
+ * past `lead` may hold an earlier run's values until written
  */
 export function output(n: number, lead: number): Float64Array {
-  const out = new Float64Array(n)
+  const out = current === undefined ? new Float64Array(n) : current.take(n)
   if (lead > 0) out.fill(NaN, 0, Math.min(lead, n))
   return out
+}
+
+/**
+ * A batch scratch array of `n` values that the caller writes before it reads any of them: from the arena while a
+ * batch runs with one (holding an earlier run's values), else a new zero-filled array
+ */
+export function scratch(n: number): Float64Array {
+  return current === undefined ? new Float64Array(n) : current.take(n)
+}
+
+/** A byte scratch array of `n` entries, written before it is read; from the arena while a batch runs with one */
+export function scratchBytes(n: number): Uint8Array {
+  return current === undefined ? new Uint8Array(n) : current.takeBytes(n)
 }
 
 /** Smallest power of two at or above `n` (at least 1), so that ring positions wrap with a mask */
@@ -221,4 +317,28 @@ export class SeededEma {
     this.value = (v - this.value) * this.k + this.value
     return this.value
   }
+}
+
+/** Rows per call of a batch kernel's `run`; see `inChunks` */
+export const CHUNK = 4096
+
+/** A batch loop whose state lives in fields between calls: `run(from, to)` computes rows [from, to) */
+export interface ChunkedKernel {
+  run(from: number, to: number): void
+}
+
+/**
+ * Runs `k` over rows [from, n) in chunks of CHUNK rows. V8 compiles a loop that is hot on its first call while it
+ * runs (on-stack replacement), and later calls may keep entering that code, which can be several times slower
+ * than the function compiled from its entry; a kernel called once per chunk is compiled from its entry after a
+ * few chunks, with the feedback of whole calls, and runs at that speed on every batch. Each call loads its state
+ * from fields into local variables and stores it back at the end
+ */
+export function inChunks(k: ChunkedKernel, from: number, n: number): void {
+  for (let i = from; i < n; i += CHUNK) k.run(i, Math.min(n, i + CHUNK))
+}
+
+/** Whether a batch is running with an arena: definitions may then trade scratch memory for speed */
+export function inArena(): boolean {
+  return current !== undefined
 }

@@ -4,8 +4,8 @@
 // the stream, so the two modes agree bit for bit. A component is updated only when every input it reads is finite
 // and otherwise reads as NaN for that row, which is what wrapping it in openStream would do, without the wrapper
 import { resolveParams } from '../engine.js'
-import { param, type IndicatorDef, type Params, type Stream } from '../types.js'
-import { nans, output } from '../util.js'
+import { param, type Columns, type IndicatorDef, type Params, type Stream } from '../types.js'
+import { inArena, nans, output } from '../util.js'
 import { MOMENTUM } from './momentum.js'
 import { TREND } from './trend.js'
 import { VOLATILITY } from './volatility.js'
@@ -123,6 +123,59 @@ class ConfluenceStream implements Stream {
   }
 }
 
+/** A component's batch outputs over the same rows, with resolved parameters */
+const componentBatch = (id: string, input: Columns, given: Record<string, number> = {}) => {
+  const d = def(id)
+  return d.batch(input, resolveParams(d, given))
+}
+
+/**
+ * Confluence's batch with an arena: each component's own batch over the whole series (outputs from the arena, 16
+ * row-length arrays), then the votes row by row: about half the time of eleven streams fed row by row. The values are
+ * the stream loop's: every component's batch equals its stream row for row, and a batch sees finite inputs only
+ * (runBatch takes rows with a missing input out first), where every component of the stream loop is updated
+ */
+function confluenceFromBatches(input: Columns, p: Params, score: Float64Array, votes: Float64Array): void {
+  const { close } = input
+  const n = close.length
+  const [ema20] = componentBatch('ema', input, { timePeriod: 20 })
+  const [ema50] = componentBatch('ema', input, { timePeriod: 50 })
+  const macdHist = componentBatch('macd', input)[2]
+  const [rsi] = componentBatch('rsi', input)
+  const [adx] = componentBatch('adx', input)
+  const [pdi] = componentBatch('plus_di', input)
+  const [mdi] = componentBatch('minus_di', input)
+  const [stochK, stochD] = componentBatch('stoch', input)
+  const [obv] = componentBatch('obv', input)
+  const [obvSma] = componentBatch('sma', { close: obv }, { timePeriod: 20 })
+  const bbMiddle = componentBatch('bbands', input)[1]
+  const threshold = p.adxThreshold
+  for (let i = 0; i < n; i++) {
+    const c = close[i]
+    const e50 = ema50[i]
+    const r = rsi[i]
+    const a = adx[i]
+    const v1 = sign(c - e50)
+    const v2 = sign(ema20[i] - e50)
+    const v3 = sign(macdHist[i])
+    const v4 = r > 55 ? 1 : r < 45 ? -1 : r >= 45 ? 0 : NaN
+    const v5 = a > threshold ? sign(pdi[i] - mdi[i]) : a <= threshold ? 0 : NaN
+    const v6 = sign(stochK[i] - stochD[i])
+    const v7 = sign(obv[i] - obvSma[i])
+    const v8 = sign(c - bbMiddle[i])
+    const sum = v1 + v2 + v3 + v4 + v5 + v6 + v7 + v8
+    if (sum !== sum) {
+      score[i] = NaN
+      votes[i] = NaN
+      continue
+    }
+    score[i] = sum / 8
+    votes[i] =
+      (v1 !== 0 ? 1 : 0) + (v2 !== 0 ? 1 : 0) + (v3 !== 0 ? 1 : 0) + (v4 !== 0 ? 1 : 0) +
+      (v5 !== 0 ? 1 : 0) + (v6 !== 0 ? 1 : 0) + (v7 !== 0 ? 1 : 0) + (v8 !== 0 ? 1 : 0)
+  }
+}
+
 /**
  * Confluence score: the mean of eight votes in {-1, 0, +1} from trend, momentum and volume indicators with
  * their default parameters.
@@ -145,13 +198,18 @@ export const confluence: IndicatorDef = {
     const n = close.length
     const score = output(n, 0)
     const votes = output(n, 0)
+    const result = [score, votes]
+    if (inArena()) {
+      confluenceFromBatches(input, p, score, votes)
+      return result
+    }
     const k = new Confluence(p)
     for (let i = 0; i < n; i++) {
       k.next(high[i], low[i], close[i], volume[i])
       score[i] = k.score
       votes[i] = k.votes
     }
-    return [score, votes]
+    return result
   },
   stream: (p) => new ConfluenceStream(p),
   reading: (out) => (out[0] >= 0.5 ? 'bullish' : out[0] <= -0.5 ? 'bearish' : 'neutral'),

@@ -15,7 +15,7 @@
 // output row once. Rolling sums are recomputed from their window every time it wraps, which keeps add-and-subtract
 // rounding from drifting over long series at O(1) amortised cost.
 import { param, type Columns, type IndicatorDef, type Params, type Reading, type Stream } from '../types.js'
-import { nans, output } from '../util.js'
+import { inChunks, nans, output, type ChunkedKernel } from '../util.js'
 
 export const BOOK_LEVELS = 20
 const levelCols = (side: 'bid' | 'ask', what: 'px' | 'sz') => Array.from({ length: BOOK_LEVELS }, (_, k) => `${side}_${what}_${k}`)
@@ -254,12 +254,13 @@ export const cvd: IndicatorDef = {
     const { amount, side } = input
     const n = amount.length
     const out = output(n, 0)
+    const result = [out]
     let total = 0
     for (let i = 0; i < n; i++) {
       total += side[i] * amount[i]
       out[i] = total
     }
-    return [out]
+    return result
   },
   stream: () => new CvdStream(),
   reading: (out) => sign(out[0]),
@@ -282,12 +283,13 @@ export const cvdBars: IndicatorDef = {
     const { volume, taker_buy_volume: buy } = input
     const n = volume.length
     const out = output(n, 0)
+    const result = [out]
     let total = 0
     for (let i = 0; i < n; i++) {
       total += 2 * buy[i] - volume[i]
       out[i] = total
     }
-    return [out]
+    return result
   },
   stream: () => new CvdBarsStream(),
   reading: (out) => sign(out[0]),
@@ -310,12 +312,13 @@ export const takerImbalance: IndicatorDef = {
     const { volume, taker_buy_volume: buy } = input
     const n = volume.length
     const out = output(n, p.timePeriod - 1)
+    const result = [out]
     const k = new TakerImbalance(p.timePeriod)
     for (let i = 0; i < n; i++) {
       const v = k.next(volume[i], buy[i])
       if (i >= p.timePeriod - 1) out[i] = v
     }
-    return [out]
+    return result
   },
   stream: (p) => new KernelStream2(new TakerImbalance(p.timePeriod)),
   reading: (out) => sign(out[0]),
@@ -338,12 +341,13 @@ export const tradeImbalance: IndicatorDef = {
     const { amount, side } = input
     const n = amount.length
     const out = output(n, p.timePeriod - 1)
+    const result = [out]
     const k = new TradeImbalance(p.timePeriod)
     for (let i = 0; i < n; i++) {
       const v = k.next(amount[i], side[i])
       if (i >= p.timePeriod - 1) out[i] = v
     }
-    return [out]
+    return result
   },
   stream: (p) => new KernelStream2(new TradeImbalance(p.timePeriod)),
   reading: (out) => sign(out[0]),
@@ -368,12 +372,13 @@ export const ofi: IndicatorDef = {
     const { bid_px_0: bp, bid_sz_0: bs, ask_px_0: ap, ask_sz_0: as } = input
     const n = bp.length
     const out = output(n, p.timePeriod)
+    const result = [out]
     const k = new Ofi(p.timePeriod)
     for (let i = 0; i < n; i++) {
       const v = k.next(bp[i], bs[i], ap[i], as[i])
       if (i >= p.timePeriod) out[i] = v
     }
-    return [out]
+    return result
   },
   stream: (p) => new OfiStream(p.timePeriod),
   reading: (out) => sign(out[0]),
@@ -398,6 +403,7 @@ export const depthImbalance: IndicatorDef = {
     const asks = levelCols('ask', 'sz').slice(0, lv).map((k) => input[k])
     const n = bids[0].length
     const out = output(n, 0)
+    const result = [out]
     for (let i = 0; i < n; i++) {
       let bid = 0
       let ask = 0
@@ -408,7 +414,7 @@ export const depthImbalance: IndicatorDef = {
       const all = bid + ask
       out[i] = all > 0 ? (bid - ask) / all : 0
     }
-    return [out]
+    return result
   },
   stream: (p) => new DepthImbalanceStream(p.levels),
   reading: (out) => sign(out[0]),
@@ -431,8 +437,9 @@ export const microprice: IndicatorDef = {
     const { bid_px_0: bp, bid_sz_0: bs, ask_px_0: ap, ask_sz_0: as } = input
     const n = bp.length
     const out = output(n, 0)
+    const result = [out]
     for (let i = 0; i < n; i++) out[i] = weightedMid(bp[i], bs[i], ap[i], as[i])
-    return [out]
+    return result
   },
   stream: () => new MicropriceStream(),
   reading: (out, x) => {
@@ -457,13 +464,14 @@ export const spread: IndicatorDef = {
     const n = bid.length
     const abs = output(n, 0)
     const bps = output(n, 0)
+    const result = [abs, bps]
     for (let i = 0; i < n; i++) {
       const s = ask[i] - bid[i]
       const mid = (bid[i] + ask[i]) / 2
       abs[i] = s
       bps[i] = mid > 0 ? (10000 * s) / mid : NaN
     }
-    return [abs, bps]
+    return result
   },
   stream: () => new SpreadStream(),
 }
@@ -636,6 +644,63 @@ class HawkesStream implements Stream {
   }
 }
 
+/**
+ * liquidity_walls' batch loop in a kernel run chunk by chunk. Rows go in blocks whose sizes are first copied row by
+ * row into `block` (level k of row r at r * lv + k), so each column is read in one sequential run per block rather
+ * than one value per row from 2 x lv columns at once
+ */
+class LiquidityWallsRows implements ChunkedKernel {
+  private readonly scratch: Float64Array
+  private readonly block: Float64Array
+  constructor(
+    private readonly px: Float64Array[][],
+    private readonly sz: Float64Array[][],
+    private readonly outs: Float64Array[],
+    private readonly lv: number,
+  ) {
+    this.scratch = new Float64Array(lv + 1)
+    this.block = new Float64Array(WALL_BLOCK * lv)
+  }
+  run(from: number, to: number): void {
+    const { px, sz, outs, lv, scratch, block } = this
+    const bid0 = px[0][0]
+    const ask0 = px[1][0]
+    for (let i0 = from; i0 < to; i0 += WALL_BLOCK) {
+      const rows = Math.min(WALL_BLOCK, to - i0)
+      for (let s = 0; s < 2; s++) {
+        const cols = sz[s]
+        for (let k = 0; k < lv; k++) {
+          const col = cols[k]
+          for (let r = 0, at = k; r < rows; r++, at += lv) block[at] = col[i0 + r]
+        }
+        const wall = outs[2 * s]
+        const bps = outs[2 * s + 1]
+        const prices = px[s]
+        for (let r = 0; r < rows; r++) {
+          const i = i0 + r
+          const off = r * lv
+          // The largest size, ties to the level nearest the mid
+          let top = -1
+          let at = 0
+          for (let k = 0; k < lv; k++) {
+            const v = block[off + k]
+            if (v > top) {
+              top = v
+              at = k
+            }
+          }
+          const med = median(block, off, 1, lv, scratch)
+          wall[i] = med > 0 ? top / med : NaN
+          bps[i] = wallBps(prices[at][i], (bid0[i] + ask0[i]) / 2)
+        }
+      }
+    }
+  }
+}
+
+/** Rows per block of LiquidityWallsRows */
+const WALL_BLOCK = 256
+
 /** Largest resting size near the top of each side relative to the typical level, and how far it sits. */
 export const liquidityWalls: IndicatorDef = {
   id: 'liquidity_walls',
@@ -656,30 +721,7 @@ export const liquidityWalls: IndicatorDef = {
     const sz = [levelCols('bid', 'sz'), levelCols('ask', 'sz')].map((side) => side.slice(0, lv).map((k) => input[k]))
     const n = px[0][0].length
     const outs = [0, 1, 2, 3].map(() => output(n, 0))
-    const sizes = new Float64Array(lv)
-    const scratch = new Float64Array(lv + 1)
-    const bid0 = px[0][0]
-    const ask0 = px[1][0]
-    for (let i = 0; i < n; i++) {
-      const mid = (bid0[i] + ask0[i]) / 2
-      for (let s = 0; s < 2; s++) {
-        // The side's sizes, read level by level from their columns, and the largest (ties to the level nearest the mid)
-        const cols = sz[s]
-        let top = -1
-        let at = 0
-        for (let k = 0; k < lv; k++) {
-          const v = cols[k][i]
-          sizes[k] = v
-          if (v > top) {
-            top = v
-            at = k
-          }
-        }
-        const med = median(sizes, 0, 1, lv, scratch)
-        outs[2 * s][i] = med > 0 ? top / med : NaN
-        outs[2 * s + 1][i] = wallBps(px[s][at][i], mid)
-      }
-    }
+    inChunks(new LiquidityWallsRows(px, sz, outs, lv), 0, n)
     return outs
   },
   stream: (p) => new LiquidityWallsStream(p.levels),
@@ -703,12 +745,13 @@ export const kyleLambda: IndicatorDef = {
     const { price, amount, side } = input
     const n = price.length
     const out = output(n, p.timePeriod)
+    const result = [out]
     const k = new KyleLambda(p.timePeriod)
     for (let i = 0; i < n; i++) {
       const v = k.next(price[i], amount[i], side[i])
       if (i >= p.timePeriod) out[i] = v
     }
-    return [out]
+    return result
   },
   stream: (p) => new KernelStream3(new KyleLambda(p.timePeriod)),
 }
@@ -736,9 +779,10 @@ export const vpin: IndicatorDef = {
     const { amount, side } = input
     const n = amount.length
     const out = output(n, 0)
+    const result = [out]
     const k = new Vpin(p.bucketVolume, p.buckets)
     for (let i = 0; i < n; i++) out[i] = k.next(amount[i], side[i])
-    return [out]
+    return result
   },
   stream: (p) => new KernelStream2(new Vpin(p.bucketVolume, p.buckets)),
 }
@@ -765,9 +809,10 @@ export const hawkes: IndicatorDef = {
     const t = input.timestamp
     const n = t.length
     const out = output(n, 0)
+    const result = [out]
     const k = new Hawkes(p.mu, p.alpha, p.beta)
     for (let i = 0; i < n; i++) out[i] = k.next(t[i])
-    return [out]
+    return result
   },
   stream: (p) => new HawkesStream(p.mu, p.alpha, p.beta),
 }

@@ -4,7 +4,7 @@
 // NaN from `output`); every stream is a class, whose numeric fields V8 updates in place where variables captured
 // by a closure would be boxed on each write. Both forms run the same arithmetic in the same order
 import { param, type IndicatorDef, type Stream } from '../types.js'
-import { nans, output, pow2, RollingMax, RollingMin, ScanMax, ScanMin, SeededEma } from '../util.js'
+import { inChunks, nans, output, pow2, RollingMax, RollingMin, ScanMax, ScanMin, SeededEma, type ChunkedKernel } from '../util.js'
 
 /** TA-Lib's TA_IS_ZERO; TA_EPSILON is 1e-14 in the TA-Lib sources this catalog follows */
 export const isZero = (v: number) => v > -0.00000000000001 && v < 0.00000000000001
@@ -149,6 +149,50 @@ class RsiStream implements Stream {
   }
 }
 
+/**
+ * TA_RSI's (or with `cmo` TA_CMO's) rows after the seed, the average gain and loss in local variables while a
+ * chunk runs; each formula has its own loop
+ */
+class WilderRows implements ChunkedKernel {
+  constructor(
+    private readonly x: Float64Array,
+    private readonly out: Float64Array,
+    private readonly per: number,
+    private gain: number,
+    private loss: number,
+    private readonly cmo: boolean,
+  ) {}
+  run(from: number, to: number): void {
+    const { x, out, per } = this
+    let { gain, loss } = this
+    if (this.cmo) {
+      for (let i = from; i < to; i++) {
+        const d = x[i] - x[i - 1]
+        gain *= per - 1
+        loss *= per - 1
+        if (d < 0) loss -= d
+        else gain += d
+        gain /= per
+        loss /= per
+        out[i] = isZero(gain + loss) ? 0 : 100 * ((gain - loss) / (gain + loss))
+      }
+    } else {
+      for (let i = from; i < to; i++) {
+        const d = x[i] - x[i - 1]
+        gain *= per - 1
+        loss *= per - 1
+        if (d < 0) loss -= d
+        else gain += d
+        gain /= per
+        loss /= per
+        out[i] = isZero(gain + loss) ? 0 : 100 * (gain / (gain + loss))
+      }
+    }
+    this.gain = gain
+    this.loss = loss
+  }
+}
+
 /** Relative Strength Index with Wilder smoothing (TA_RSI). */
 export const rsi: IndicatorDef = {
   id: 'rsi',
@@ -168,7 +212,8 @@ export const rsi: IndicatorDef = {
     const n = x.length
     const per = p.timePeriod
     const out = output(n, per)
-    if (n <= per) return [out]
+    const result = [out]
+    if (n <= per) return result
     let gain = 0
     let loss = 0
     for (let i = 1; i <= per; i++) {
@@ -179,17 +224,8 @@ export const rsi: IndicatorDef = {
     gain /= per
     loss /= per
     out[per] = isZero(gain + loss) ? 0 : 100 * (gain / (gain + loss))
-    for (let i = per + 1; i < n; i++) {
-      const d = x[i] - x[i - 1]
-      gain *= per - 1
-      loss *= per - 1
-      if (d < 0) loss -= d
-      else gain += d
-      gain /= per
-      loss /= per
-      out[i] = isZero(gain + loss) ? 0 : 100 * (gain / (gain + loss))
-    }
-    return [out]
+    inChunks(new WilderRows(x, out, per, gain, loss, false), per + 1, n)
+    return result
   },
   stream: (p) => new RsiStream(p.timePeriod),
   reading: (out) => (out[0] >= 70 ? 'bearish' : out[0] <= 30 ? 'bullish' : 'neutral'),
@@ -259,6 +295,7 @@ export const macd: IndicatorDef = {
     const m = output(n, lb)
     const s = output(n, lb)
     const h = output(n, lb)
+    const result = [m, s, h]
     const slow = new SeededEma(slowP, perToK(slowP))
     const fast = new SeededEma(fastP, perToK(fastP))
     const signal = new SeededEma(p.signalPeriod, perToK(p.signalPeriod))
@@ -275,7 +312,7 @@ export const macd: IndicatorDef = {
         h[i] = mv - gv
       }
     }
-    return [m, s, h]
+    return result
   },
   stream: (p) => new MacdStream(p.fastPeriod, p.slowPeriod, p.signalPeriod),
   reading: (out) => sign(out[2]),
@@ -311,6 +348,77 @@ class StochStream implements Stream {
   }
 }
 
+/**
+ * TA_STOCH's batch loop (TA_STOCHF's without `smaK`) in a kernel run chunk by chunk: raw %K from the window's
+ * extremes as TA-Lib scans them, then its SMAs
+ */
+class StochRows implements ChunkedKernel {
+  private readonly hi: ScanMax
+  private readonly lo: ScanMin
+  constructor(
+    high: Float64Array,
+    low: Float64Array,
+    private readonly close: Float64Array,
+    private readonly outK: Float64Array,
+    private readonly outD: Float64Array,
+    private readonly kp: number,
+    private readonly lb: number,
+    private readonly smaK: RunningSma | undefined,
+    private readonly smaD: RunningSma,
+  ) {
+    this.hi = new ScanMax(high, kp)
+    this.lo = new ScanMin(low, kp)
+  }
+  run(from: number, to: number): void {
+    if (this.smaK) this.runSlow(from, to, this.smaK)
+    else this.runFast(from, to)
+  }
+  private runSlow(from: number, to: number, smaK: RunningSma): void {
+    const { close, outK, outD, kp, lb, hi, lo, smaD } = this
+    for (let i = from; i < to; i++) {
+      const hh = hi.at(i)
+      const ll = lo.at(i)
+      if (i < kp - 1) continue
+      const diff = (hh - ll) / 100
+      const k = diff !== 0 ? (close[i] - ll) / diff : 0
+      // A row where the chain has no value yet keeps NaN in both outputs
+      let vk = NaN
+      let vd = NaN
+      if (k === k) {
+        const sk = smaK.push(k)
+        if (sk === sk) {
+          vk = sk
+          vd = smaD.push(sk)
+        }
+      }
+      if (i >= lb) {
+        outK[i] = vk
+        outD[i] = vd
+      }
+    }
+  }
+  private runFast(from: number, to: number): void {
+    const { close, outK, outD, kp, lb, hi, lo, smaD } = this
+    for (let i = from; i < to; i++) {
+      const hh = hi.at(i)
+      const ll = lo.at(i)
+      if (i < kp - 1) continue
+      const diff = (hh - ll) / 100
+      const k = diff !== 0 ? (close[i] - ll) / diff : 0
+      let vk = NaN
+      let vd = NaN
+      if (k === k) {
+        vk = k
+        vd = smaD.push(k)
+      }
+      if (i >= lb) {
+        outK[i] = vk
+        outD[i] = vd
+      }
+    }
+  }
+}
+
 /** Slow stochastic (TA_STOCH with SMA smoothing). */
 export const stoch: IndicatorDef = {
   id: 'stoch',
@@ -337,32 +445,11 @@ export const stoch: IndicatorDef = {
     const lb = kp - 1 + (p.slowKPeriod - 1) + (p.slowDPeriod - 1)
     const outK = output(n, lb)
     const outD = output(n, lb)
+    const result = [outK, outD]
     const smaK = new RunningSma(p.slowKPeriod)
     const smaD = new RunningSma(p.slowDPeriod)
-    const hi = new ScanMax(high, kp)
-    const lo = new ScanMin(low, kp)
-    for (let i = 0; i < n; i++) {
-      const hh = hi.at(i)
-      const ll = lo.at(i)
-      if (i < kp - 1) continue
-      const diff = (hh - ll) / 100
-      const k = diff !== 0 ? (close[i] - ll) / diff : 0
-      // A row where the chain has no value yet keeps NaN in both outputs
-      let vk = NaN
-      let vd = NaN
-      if (k === k) {
-        const sk = smaK.push(k)
-        if (sk === sk) {
-          vk = sk
-          vd = smaD.push(sk)
-        }
-      }
-      if (i >= lb) {
-        outK[i] = vk
-        outD[i] = vd
-      }
-    }
-    return [outK, outD]
+    inChunks(new StochRows(high, low, close, outK, outD, kp, lb, smaK, smaD), 0, n)
+    return result
   },
   stream: (p) => new StochStream(p.fastKPeriod, p.slowKPeriod, p.slowDPeriod),
   reading: (out) => zone(out[0], 80, 20),
@@ -418,27 +505,10 @@ export const stochf: IndicatorDef = {
     const lb = kp - 1 + (p.fastDPeriod - 1)
     const outK = output(n, lb)
     const outD = output(n, lb)
+    const result = [outK, outD]
     const smaD = new RunningSma(p.fastDPeriod)
-    const hi = new ScanMax(high, kp)
-    const lo = new ScanMin(low, kp)
-    for (let i = 0; i < n; i++) {
-      const hh = hi.at(i)
-      const ll = lo.at(i)
-      if (i < kp - 1) continue
-      const diff = (hh - ll) / 100
-      const k = diff !== 0 ? (close[i] - ll) / diff : 0
-      let vk = NaN
-      let vd = NaN
-      if (k === k) {
-        vk = k
-        vd = smaD.push(k)
-      }
-      if (i >= lb) {
-        outK[i] = vk
-        outD[i] = vd
-      }
-    }
-    return [outK, outD]
+    inChunks(new StochRows(high, low, close, outK, outD, kp, lb, undefined, smaD), 0, n)
+    return result
   },
   stream: (p) => new StochfStream(p.fastKPeriod, p.fastDPeriod),
   reading: (out) => zone(out[0], 80, 20),
@@ -499,6 +569,7 @@ export const stochrsi: IndicatorDef = {
     const lb = p.timePeriod + p.fastKPeriod - 1 + (p.fastDPeriod - 1)
     const outK = output(n, lb)
     const outD = output(n, lb)
+    const result = [outK, outD]
     const r = new WilderRsi(p.timePeriod)
     const raw = new FastK(p.fastKPeriod)
     const smaD = new RunningSma(p.fastDPeriod)
@@ -518,7 +589,7 @@ export const stochrsi: IndicatorDef = {
         outD[i] = vd
       }
     }
-    return [outK, outD]
+    return result
   },
   stream: (p) => new StochRsiStream(p.timePeriod, p.fastKPeriod, p.fastDPeriod),
   reading: (out) => zone(out[0], 80, 20),
@@ -552,6 +623,40 @@ class CciStream implements Stream {
   }
 }
 
+/** TA_CCI's batch loop in a kernel run chunk by chunk */
+class CciRows implements ChunkedKernel {
+  /** Slot i % per, as TA-Lib's circular buffer: the sums add the slots in this order, not by age */
+  private readonly buf: Float64Array
+  private slot = 0
+  constructor(
+    private readonly high: Float64Array,
+    private readonly low: Float64Array,
+    private readonly close: Float64Array,
+    private readonly out: Float64Array,
+    private readonly per: number,
+  ) {
+    this.buf = new Float64Array(per)
+  }
+  run(from: number, to: number): void {
+    const { high, low, close, out, per, buf } = this
+    let slot = this.slot
+    for (let i = from; i < to; i++) {
+      const last = (high[i] + low[i] + close[i]) / 3
+      buf[slot] = last
+      slot = slot === per - 1 ? 0 : slot + 1
+      if (i < per - 1) continue
+      let avg = 0
+      for (let j = 0; j < per; j++) avg += buf[j]
+      avg /= per
+      let dev = 0
+      for (let j = 0; j < per; j++) dev += Math.abs(buf[j] - avg)
+      const d = last - avg
+      out[i] = d !== 0 && dev !== 0 ? d / (0.015 * (dev / per)) : 0
+    }
+    this.slot = slot
+  }
+}
+
 /** Commodity Channel Index (TA_CCI). */
 export const cci: IndicatorDef = {
   id: 'cci',
@@ -572,22 +677,9 @@ export const cci: IndicatorDef = {
     const n = close.length
     const per = p.timePeriod
     const out = output(n, per - 1)
-    // Slot i % per, as TA-Lib's circular buffer: the sums below add the slots in this order, not by age
-    const buf = new Float64Array(per)
-    for (let i = 0, slot = 0; i < n; i++) {
-      const last = (high[i] + low[i] + close[i]) / 3
-      buf[slot] = last
-      slot = slot === per - 1 ? 0 : slot + 1
-      if (i < per - 1) continue
-      let avg = 0
-      for (let j = 0; j < per; j++) avg += buf[j]
-      avg /= per
-      let dev = 0
-      for (let j = 0; j < per; j++) dev += Math.abs(buf[j] - avg)
-      const d = last - avg
-      out[i] = d !== 0 && dev !== 0 ? d / (0.015 * (dev / per)) : 0
-    }
-    return [out]
+    const result = [out]
+    inChunks(new CciRows(high, low, close, out, per), 0, n)
+    return result
   },
   stream: (p) => new CciStream(p.timePeriod),
   reading: (out) => zone(out[0], 100, -100),
@@ -627,6 +719,68 @@ class LaggedStream implements Stream {
   }
 }
 
+// The TA_ROC family's batch loops, one function per formula so that each is optimised for its own arithmetic.
+// Rows go four at a time: V8 neither unrolls nor vectorises, and in loops this short the per-iteration overhead
+// (bounds checks, the loop's own compare and interrupt check) costs as much as the arithmetic. The rows left over
+// go first, one at a time: code after a loop that is hot on the first call has no type feedback when V8 compiles
+// the loop, and reaching it would send every later call back through slower code
+
+/** out[i] = (x[i]/x[i-per] - 1) * 100 for i >= per, 0 where the earlier value is 0 */
+function rocRows(x: Float64Array, per: number, out: Float64Array): void {
+  const n = x.length
+  let i = per
+  let j = 0
+  for (const head = per + (Math.max(0, n - per) & 3); i < head; i++, j++) {
+    const t = x[j]
+    out[i] = t !== 0 ? (x[i] / t - 1) * 100 : 0
+  }
+  for (; i < n; i += 4, j += 4) {
+    const t0 = x[j]
+    const t1 = x[j + 1]
+    const t2 = x[j + 2]
+    const t3 = x[j + 3]
+    out[i] = t0 !== 0 ? (x[i] / t0 - 1) * 100 : 0
+    out[i + 1] = t1 !== 0 ? (x[i + 1] / t1 - 1) * 100 : 0
+    out[i + 2] = t2 !== 0 ? (x[i + 2] / t2 - 1) * 100 : 0
+    out[i + 3] = t3 !== 0 ? (x[i + 3] / t3 - 1) * 100 : 0
+  }
+}
+
+/** out[i] = (x[i] - x[i-per]) / x[i-per] for i >= per, 0 where the earlier value is 0 */
+function rocpRows(x: Float64Array, per: number, out: Float64Array): void {
+  const n = x.length
+  let i = per
+  let j = 0
+  for (const head = per + (Math.max(0, n - per) & 3); i < head; i++, j++) {
+    const t = x[j]
+    out[i] = t !== 0 ? (x[i] - t) / t : 0
+  }
+  for (; i < n; i += 4, j += 4) {
+    const t0 = x[j]
+    const t1 = x[j + 1]
+    const t2 = x[j + 2]
+    const t3 = x[j + 3]
+    out[i] = t0 !== 0 ? (x[i] - t0) / t0 : 0
+    out[i + 1] = t1 !== 0 ? (x[i + 1] - t1) / t1 : 0
+    out[i + 2] = t2 !== 0 ? (x[i + 2] - t2) / t2 : 0
+    out[i + 3] = t3 !== 0 ? (x[i + 3] - t3) / t3 : 0
+  }
+}
+
+/** out[i] = x[i] - x[i-per] for i >= per */
+function momRows(x: Float64Array, per: number, out: Float64Array): void {
+  const n = x.length
+  let i = per
+  let j = 0
+  for (const head = per + (Math.max(0, n - per) & 3); i < head; i++, j++) out[i] = x[i] - x[j]
+  for (; i < n; i += 4, j += 4) {
+    out[i] = x[i] - x[j]
+    out[i + 1] = x[i + 1] - x[j + 1]
+    out[i + 2] = x[i + 2] - x[j + 2]
+    out[i + 3] = x[i + 3] - x[j + 3]
+  }
+}
+
 /** Builds the TA_ROC / TA_ROCP / TA_MOM family: f(today, value `timePeriod` rows back). */
 function lagged(id: string, name: string, talib: string, notes: string, kind: Lag): IndicatorDef {
   return {
@@ -645,21 +799,10 @@ function lagged(id: string, name: string, talib: string, notes: string, kind: La
       const n = x.length
       const per = p.timePeriod
       const out = output(n, per)
-      // One loop per formula, so no row pays for a call or a branch on the kind
-      if (kind === ROC) {
-        for (let i = per; i < n; i++) {
-          const then = x[i - per]
-          out[i] = then !== 0 ? (x[i] / then - 1) * 100 : 0
-        }
-      } else if (kind === ROCP) {
-        for (let i = per; i < n; i++) {
-          const then = x[i - per]
-          out[i] = then !== 0 ? (x[i] - then) / then : 0
-        }
-      } else {
-        for (let i = per; i < n; i++) out[i] = x[i] - x[i - per]
-      }
-      return [out]
+      const result = [out]
+      const lag = kind === ROC ? rocRows : kind === ROCP ? rocpRows : momRows
+      lag(x, per, out)
+      return result
     },
     stream: (p) => new LaggedStream(p.timePeriod, kind),
     reading: (out) => sign(out[0]),
@@ -707,6 +850,32 @@ class WillrStream implements Stream {
   }
 }
 
+/** TA_WILLR's batch loop in a kernel run chunk by chunk */
+class WillrRows implements ChunkedKernel {
+  private readonly hi: ScanMax
+  private readonly lo: ScanMin
+  constructor(
+    high: Float64Array,
+    low: Float64Array,
+    private readonly close: Float64Array,
+    private readonly out: Float64Array,
+    private readonly per: number,
+  ) {
+    this.hi = new ScanMax(high, per)
+    this.lo = new ScanMin(low, per)
+  }
+  run(from: number, to: number): void {
+    const { close, out, per, hi, lo } = this
+    for (let i = from; i < to; i++) {
+      const hh = hi.at(i)
+      const ll = lo.at(i)
+      if (i < per - 1) continue
+      const diff = (hh - ll) / -100
+      out[i] = diff !== 0 ? (hh - close[i]) / diff : 0
+    }
+  }
+}
+
 /** Williams %R (TA_WILLR). */
 export const willr: IndicatorDef = {
   id: 'willr',
@@ -726,16 +895,9 @@ export const willr: IndicatorDef = {
     const n = close.length
     const per = p.timePeriod
     const out = output(n, per - 1)
-    const hi = new ScanMax(high, per)
-    const lo = new ScanMin(low, per)
-    for (let i = 0; i < n; i++) {
-      const hh = hi.at(i)
-      const ll = lo.at(i)
-      if (i < per - 1) continue
-      const diff = (hh - ll) / -100
-      out[i] = diff !== 0 ? (hh - close[i]) / diff : 0
-    }
-    return [out]
+    const result = [out]
+    inChunks(new WillrRows(high, low, close, out, per), 0, n)
+    return result
   },
   stream: (p) => new WillrStream(p.timePeriod),
   reading: (out) => zone(out[0], -20, -80),
@@ -763,6 +925,48 @@ class PriceOscillatorStream implements Stream {
   }
 }
 
+/** TA_APO's (or with `ppo` TA_PPO's) rows once both windows are full, one loop per formula */
+class PriceOscillatorRows implements ChunkedKernel {
+  constructor(
+    private readonly x: Float64Array,
+    private readonly out: Float64Array,
+    private readonly fastP: number,
+    private readonly slowP: number,
+    private fastTotal: number,
+    private slowTotal: number,
+    private readonly ppo: boolean,
+  ) {}
+  run(from: number, to: number): void {
+    const { x, out, fastP, slowP } = this
+    let { fastTotal, slowTotal } = this
+    if (this.ppo) {
+      for (let i = from; i < to; i++) {
+        const v = x[i]
+        fastTotal += v
+        slowTotal += v
+        const fv = fastTotal / fastP
+        fastTotal -= x[i - fastP + 1]
+        const sv = slowTotal / slowP
+        slowTotal -= x[i - slowP + 1]
+        out[i] = isZero(sv) ? 0 : ((fv - sv) / sv) * 100
+      }
+    } else {
+      for (let i = from; i < to; i++) {
+        const v = x[i]
+        fastTotal += v
+        slowTotal += v
+        const fv = fastTotal / fastP
+        fastTotal -= x[i - fastP + 1]
+        const sv = slowTotal / slowP
+        slowTotal -= x[i - slowP + 1]
+        out[i] = fv - sv
+      }
+    }
+    this.fastTotal = fastTotal
+    this.slowTotal = slowTotal
+  }
+}
+
 /** Builds TA_APO / TA_PPO: fast SMA against slow SMA (TA_INT_PO). */
 function priceOscillator(id: string, name: string, talib: string, notes: string, ppo: boolean): IndicatorDef {
   return {
@@ -782,25 +986,21 @@ function priceOscillator(id: string, name: string, talib: string, notes: string,
       const fastP = Math.min(p.fastPeriod, p.slowPeriod)
       const slowP = Math.max(p.fastPeriod, p.slowPeriod)
       const out = output(n, slowP - 1)
+      const result = [out]
       // TA_INT_SMA's running totals of both windows, read straight from the input: add the new close, emit the
-      // mean once the window is full, then drop the window's oldest close
+      // mean once the window is full, then drop the window's oldest close. The rows before the slow window is
+      // full only sum; the rest run in a kernel
       let fastTotal = 0
       let slowTotal = 0
-      for (let i = 0; i < n; i++) {
+      let i = 0
+      for (; i < slowP - 1 && i < n; i++) {
         const v = x[i]
         fastTotal += v
         slowTotal += v
-        let fv = NaN
-        if (i >= fastP - 1) {
-          fv = fastTotal / fastP
-          fastTotal -= x[i - fastP + 1]
-        }
-        if (i < slowP - 1) continue
-        const sv = slowTotal / slowP
-        slowTotal -= x[i - slowP + 1]
-        out[i] = sv !== sv ? NaN : ppo ? (isZero(sv) ? 0 : ((fv - sv) / sv) * 100) : fv - sv
+        if (i >= fastP - 1) fastTotal -= x[i - fastP + 1]
       }
-      return [out]
+      inChunks(new PriceOscillatorRows(x, out, fastP, slowP, fastTotal, slowTotal, ppo), i, n)
+      return result
     },
     stream: (p) => new PriceOscillatorStream(p.fastPeriod, p.slowPeriod, ppo),
     reading: (out) => sign(out[0]),
@@ -853,6 +1053,33 @@ class TrixStream implements Stream {
   }
 }
 
+/** TRIX's rows once the three EMAs are seeded, their values in local variables while a chunk runs */
+class TrixRows implements ChunkedKernel {
+  constructor(
+    private readonly x: Float64Array,
+    private readonly out: Float64Array,
+    private readonly k: number,
+    private e1: number,
+    private e2: number,
+    private e3: number,
+  ) {}
+  run(from: number, to: number): void {
+    const { x, out, k } = this
+    let { e1, e2, e3 } = this
+    for (let i = from; i < to; i++) {
+      // SeededEma's step, prev + (x - prev) * k written as its (x - prev) * k + prev
+      e1 = (x[i] - e1) * k + e1
+      e2 = (e1 - e2) * k + e2
+      const c = (e2 - e3) * k + e3
+      out[i] = e3 !== 0 ? (c / e3 - 1) * 100 : 0
+      e3 = c
+    }
+    this.e1 = e1
+    this.e2 = e2
+    this.e3 = e3
+  }
+}
+
 /** TRIX: 1-row rate of change of a triple EMA (TA_TRIX). */
 export const trix: IndicatorDef = {
   id: 'trix',
@@ -873,27 +1100,24 @@ export const trix: IndicatorDef = {
     const n = x.length
     const lb = 3 * (p.timePeriod - 1) + 1
     const out = output(n, lb)
+    const result = [out]
     const k = perToK(p.timePeriod)
     const e1 = new SeededEma(p.timePeriod, k)
     const e2 = new SeededEma(p.timePeriod, k)
     const e3 = new SeededEma(p.timePeriod, k)
+    // The EMAs seed one after the other with their building blocks (the first TRIX is on row lb, when the third EMA
+    // has two values), then a kernel continues from their values
     let prev = NaN
-    for (let i = 0; i < n; i++) {
-      let v = NaN
+    let i = 0
+    for (; i < lb && i < n; i++) {
       const a = e1.push(x[i])
-      if (a === a) {
-        const b = e2.push(a)
-        if (b === b) {
-          const c = e3.push(b)
-          if (c === c) {
-            if (prev === prev) v = prev !== 0 ? (c / prev - 1) * 100 : 0
-            prev = c
-          }
-        }
-      }
-      if (i >= lb) out[i] = v
+      if (a !== a) continue
+      const b = e2.push(a)
+      if (b !== b) continue
+      prev = e3.push(b)
     }
-    return [out]
+    if (i < n) inChunks(new TrixRows(x, out, k, e1.value, e2.value, prev), i, n)
+    return result
   },
   stream: (p) => new TrixStream(p.timePeriod),
   reading: (out) => sign(out[0]),
@@ -958,7 +1182,8 @@ export const cmo: IndicatorDef = {
     const n = x.length
     const per = p.timePeriod
     const out = output(n, per)
-    if (n <= per) return [out]
+    const result = [out]
+    if (n <= per) return result
     let gain = 0
     let loss = 0
     for (let i = 1; i <= per; i++) {
@@ -969,17 +1194,8 @@ export const cmo: IndicatorDef = {
     gain /= per
     loss /= per
     out[per] = isZero(gain + loss) ? 0 : 100 * ((gain - loss) / (gain + loss))
-    for (let i = per + 1; i < n; i++) {
-      const d = x[i] - x[i - 1]
-      gain *= per - 1
-      loss *= per - 1
-      if (d < 0) loss -= d
-      else gain += d
-      gain /= per
-      loss /= per
-      out[i] = isZero(gain + loss) ? 0 : 100 * ((gain - loss) / (gain + loss))
-    }
-    return [out]
+    inChunks(new WilderRows(x, out, per, gain, loss, true), per + 1, n)
+    return result
   },
   stream: (p) => new CmoStream(p.timePeriod),
   reading: (out) => zone(out[0], 50, -50),
@@ -1031,33 +1247,30 @@ class MfiStream implements Stream {
   }
 }
 
-/** Money Flow Index (TA_MFI). */
-export const mfi: IndicatorDef = {
-  id: 'mfi',
-  name: 'Money Flow Index',
-  category: 'momentum',
-  source: 'bars',
-  inputs: ['high', 'low', 'close', 'volume'],
-  params: [period('timePeriod', 14, 2, 500, 'rows of money flow summed')],
-  outputs: ['mfi'],
-  talib: 'TA_MFI',
-  notes:
-    'Typical price tp = (high+low+close)/3, money flow tp*volume counted positive when tp rose and negative when ' +
-    'it fell (neither when unchanged); MFI = 100*pos/(pos+neg) over the window, 0 when pos+neg < 1, as TA-Lib.',
-  lookback: (p) => p.timePeriod,
-  batch(input, p) {
-    const { high, low, close, volume } = input
-    const n = close.length
-    const per = p.timePeriod
-    const out = output(n, per)
-    if (n <= per) return [out]
-    const posBuf = new Float64Array(per)
-    const negBuf = new Float64Array(per)
-    let pos = 0
-    let neg = 0
-    let prev = (high[0] + low[0] + close[0]) / 3
-    // Row i uses slot (i - 1) % per
-    for (let i = 1, slot = 0; i < n; i++) {
+/** TA_MFI's batch loop from row 1 in a kernel run chunk by chunk; row i uses slot (i - 1) % per */
+class MfiRows implements ChunkedKernel {
+  private readonly posBuf: Float64Array
+  private readonly negBuf: Float64Array
+  private pos = 0
+  private neg = 0
+  private prev: number
+  private slot = 0
+  constructor(
+    private readonly high: Float64Array,
+    private readonly low: Float64Array,
+    private readonly close: Float64Array,
+    private readonly volume: Float64Array,
+    private readonly out: Float64Array,
+    private readonly per: number,
+  ) {
+    this.posBuf = new Float64Array(per)
+    this.negBuf = new Float64Array(per)
+    this.prev = (high[0] + low[0] + close[0]) / 3
+  }
+  run(from: number, to: number): void {
+    const { high, low, close, volume, out, per, posBuf, negBuf } = this
+    let { pos, neg, prev, slot } = this
+    for (let i = from; i < to; i++) {
       // Drop the flow leaving the window before adding the new one, in TA-Lib's order
       if (i > per) {
         pos -= posBuf[slot]
@@ -1082,7 +1295,36 @@ export const mfi: IndicatorDef = {
       slot = slot === per - 1 ? 0 : slot + 1
       if (i >= per) out[i] = pos + neg < 1 ? 0 : 100 * (pos / (pos + neg))
     }
-    return [out]
+    this.pos = pos
+    this.neg = neg
+    this.prev = prev
+    this.slot = slot
+  }
+}
+
+/** Money Flow Index (TA_MFI). */
+export const mfi: IndicatorDef = {
+  id: 'mfi',
+  name: 'Money Flow Index',
+  category: 'momentum',
+  source: 'bars',
+  inputs: ['high', 'low', 'close', 'volume'],
+  params: [period('timePeriod', 14, 2, 500, 'rows of money flow summed')],
+  outputs: ['mfi'],
+  talib: 'TA_MFI',
+  notes:
+    'Typical price tp = (high+low+close)/3, money flow tp*volume counted positive when tp rose and negative when ' +
+    'it fell (neither when unchanged); MFI = 100*pos/(pos+neg) over the window, 0 when pos+neg < 1, as TA-Lib.',
+  lookback: (p) => p.timePeriod,
+  batch(input, p) {
+    const { high, low, close, volume } = input
+    const n = close.length
+    const per = p.timePeriod
+    const out = output(n, per)
+    const result = [out]
+    if (n <= per) return result
+    inChunks(new MfiRows(high, low, close, volume, out, per), 1, n)
+    return result
   },
   stream: (p) => new MfiStream(p.timePeriod),
   reading: (out) => zone(out[0], 80, 20),
@@ -1169,6 +1411,109 @@ class UltoscStream implements Stream {
   }
 }
 
+/** TA_ULTOSC's batch loop, the window sums in local variables while a chunk runs */
+class UltoscRows implements ChunkedKernel {
+  private readonly bp: Float64Array
+  private readonly tr: Float64Array
+  private readonly mask: number
+  private a1 = 0
+  private a2 = 0
+  private a3 = 0
+  private b1 = 0
+  private b2 = 0
+  private b3 = 0
+  constructor(
+    private readonly high: Float64Array,
+    private readonly low: Float64Array,
+    private readonly close: Float64Array,
+    private readonly out: Float64Array,
+    private readonly p1: number,
+    private readonly p2: number,
+    private readonly p3: number,
+  ) {
+    const cap = pow2(p3)
+    this.mask = cap - 1
+    this.bp = new Float64Array(cap)
+    this.tr = new Float64Array(cap)
+  }
+  /** Rows 1..end-1: each window takes the rows that fall in it at row p3 */
+  prime(end: number): void {
+    const { high, low, close, bp, tr, mask, p1, p2, p3 } = this
+    let { a1, a2, a3, b1, b2, b3 } = this
+    for (let i = 1; i < end; i++) {
+      const cy = close[i - 1]
+      const li = low[i]
+      const hi = high[i]
+      const tl = li < cy ? li : cy
+      const bpi = close[i] - tl
+      let r = hi - li
+      let t = Math.abs(cy - hi)
+      if (t > r) r = t
+      t = Math.abs(cy - li)
+      if (t > r) r = t
+      bp[i & mask] = bpi
+      tr[i & mask] = r
+      if (i > p3 - p1) {
+        a1 += bpi
+        b1 += r
+      }
+      if (i > p3 - p2) {
+        a2 += bpi
+        b2 += r
+      }
+      a3 += bpi
+      b3 += r
+    }
+    this.a1 = a1
+    this.a2 = a2
+    this.a3 = a3
+    this.b1 = b1
+    this.b2 = b2
+    this.b3 = b3
+  }
+  run(from: number, to: number): void {
+    const { high, low, close, out, bp, tr, mask, p1, p2, p3 } = this
+    let { a1, a2, a3, b1, b2, b3 } = this
+    for (let i = from; i < to; i++) {
+      const cy = close[i - 1]
+      const li = low[i]
+      const hi = high[i]
+      const tl = li < cy ? li : cy
+      const bpi = close[i] - tl
+      let r = hi - li
+      let t = Math.abs(cy - hi)
+      if (t > r) r = t
+      t = Math.abs(cy - li)
+      if (t > r) r = t
+      bp[i & mask] = bpi
+      tr[i & mask] = r
+      a1 += bpi
+      b1 += r
+      a2 += bpi
+      b2 += r
+      a3 += bpi
+      b3 += r
+      let o = 0
+      if (!isZero(b1)) o += 4 * (a1 / b1)
+      if (!isZero(b2)) o += 2 * (a2 / b2)
+      if (!isZero(b3)) o += a3 / b3
+      a1 -= bp[(i - p1 + 1) & mask]
+      b1 -= tr[(i - p1 + 1) & mask]
+      a2 -= bp[(i - p2 + 1) & mask]
+      b2 -= tr[(i - p2 + 1) & mask]
+      a3 -= bp[(i - p3 + 1) & mask]
+      b3 -= tr[(i - p3 + 1) & mask]
+      out[i] = 100 * (o / 7)
+    }
+    this.a1 = a1
+    this.a2 = a2
+    this.a3 = a3
+    this.b1 = b1
+    this.b2 = b2
+    this.b3 = b3
+  }
+}
+
 /** Ultimate Oscillator (TA_ULTOSC). */
 export const ultosc: IndicatorDef = {
   id: 'ultosc',
@@ -1193,55 +1538,14 @@ export const ultosc: IndicatorDef = {
     const n = close.length
     const [p1, p2, p3] = ultoscPeriods(p)
     const out = output(n, p3)
+    const result = [out]
     // Buying pressure and true range of the last p3 rows (both need the previous close, so from row 1), in rings
     // indexed by row: whole-series arrays would cost two more fresh 8-byte-per-row allocations
-    const cap = pow2(p3)
-    const mask = cap - 1
-    const bp = new Float64Array(cap)
-    const tr = new Float64Array(cap)
-    let a1 = 0
-    let a2 = 0
-    let a3 = 0
-    let b1 = 0
-    let b2 = 0
-    let b3 = 0
-    for (let i = 1; i < n; i++) {
-      const cy = close[i - 1]
-      const li = low[i]
-      const hi = high[i]
-      const tl = li < cy ? li : cy
-      const bpi = close[i] - tl
-      let r = hi - li
-      let t = Math.abs(cy - hi)
-      if (t > r) r = t
-      t = Math.abs(cy - li)
-      if (t > r) r = t
-      bp[i & mask] = bpi
-      tr[i & mask] = r
-      if (i > p3 - p1) {
-        a1 += bpi
-        b1 += r
-      }
-      if (i > p3 - p2) {
-        a2 += bpi
-        b2 += r
-      }
-      a3 += bpi
-      b3 += r
-      if (i < p3) continue
-      let o = 0
-      if (!isZero(b1)) o += 4 * (a1 / b1)
-      if (!isZero(b2)) o += 2 * (a2 / b2)
-      if (!isZero(b3)) o += a3 / b3
-      a1 -= bp[(i - p1 + 1) & mask]
-      b1 -= tr[(i - p1 + 1) & mask]
-      a2 -= bp[(i - p2 + 1) & mask]
-      b2 -= tr[(i - p2 + 1) & mask]
-      a3 -= bp[(i - p3 + 1) & mask]
-      b3 -= tr[(i - p3 + 1) & mask]
-      out[i] = 100 * (o / 7)
-    }
-    return [out]
+    const k = new UltoscRows(high, low, close, out, p1, p2, p3)
+    // The first p3 rows only fill the windows, the rest also emit and drop their oldest row
+    k.prime(Math.min(n, p3))
+    inChunks(k, p3, n)
+    return result
   },
   stream: (p) => new UltoscStream(ultoscPeriods(p)),
   reading: (out) => zone(out[0], 70, 30),
@@ -1271,11 +1575,25 @@ export const bop: IndicatorDef = {
     const { open, high, low, close } = input
     const n = close.length
     const out = output(n, 0)
-    for (let i = 0; i < n; i++) {
+    const result = [out]
+    // Four rows at a time: the per-iteration overhead of a loop this short costs as much as its arithmetic. The
+    // rows left over go first (see rocRows)
+    let i = 0
+    for (const head = n & 3; i < head; i++) {
       const r = high[i] - low[i]
       out[i] = isZeroOrNeg(r) ? 0 : (close[i] - open[i]) / r
     }
-    return [out]
+    for (; i < n; i += 4) {
+      const r0 = high[i] - low[i]
+      const r1 = high[i + 1] - low[i + 1]
+      const r2 = high[i + 2] - low[i + 2]
+      const r3 = high[i + 3] - low[i + 3]
+      out[i] = r0 < 0.00000000000001 ? 0 : (close[i] - open[i]) / r0
+      out[i + 1] = r1 < 0.00000000000001 ? 0 : (close[i + 1] - open[i + 1]) / r1
+      out[i + 2] = r2 < 0.00000000000001 ? 0 : (close[i + 2] - open[i + 2]) / r2
+      out[i + 3] = r3 < 0.00000000000001 ? 0 : (close[i + 3] - open[i + 3]) / r3
+    }
+    return result
   },
   stream: () => new BopStream(),
   reading: (out) => sign(out[0]),
@@ -1360,6 +1678,7 @@ export const tsi: IndicatorDef = {
     const lb = p.longPeriod + p.shortPeriod + p.signalPeriod - 2
     const outT = output(n, lb)
     const outS = output(n, lb)
+    const result = [outT, outS]
     const { num1, den1, num2, den2, signal } = new TsiChain(p)
     for (let i = 1; i < n; i++) {
       const m = x[i] - x[i - 1]
@@ -1380,7 +1699,7 @@ export const tsi: IndicatorDef = {
         outS[i] = vs
       }
     }
-    return [outT, outS]
+    return result
   },
   stream: (p) => new TsiStream(p),
   reading: (out) => (out[0] > out[1] ? 'bullish' : out[0] < out[1] ? 'bearish' : 'neutral'),
@@ -1420,6 +1739,7 @@ export const ao: IndicatorDef = {
     const n = high.length
     const lb = Math.max(p.fastPeriod, p.slowPeriod) - 1
     const out = output(n, lb)
+    const result = [out]
     const fast = new RunningSma(Math.min(p.fastPeriod, p.slowPeriod))
     const slow = new RunningSma(Math.max(p.fastPeriod, p.slowPeriod))
     for (let i = 0; i < n; i++) {
@@ -1428,7 +1748,7 @@ export const ao: IndicatorDef = {
       const sv = slow.push(med)
       if (i >= lb) out[i] = sv === sv ? fv - sv : NaN
     }
-    return [out]
+    return result
   },
   stream: (p) => new AoStream(p.fastPeriod, p.slowPeriod),
   reading: (out) => sign(out[0]),

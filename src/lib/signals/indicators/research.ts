@@ -85,6 +85,7 @@ export const fundingZscore: IndicatorDef = {
     const n = x.length
     const per = p.timePeriod
     const out = output(n, per - 1)
+    const result = [out]
     const win = new RollingMoments(per)
     // The window is full exactly from row timePeriod-1 on, so every later row is written
     for (let i = 0; i < n; i++) {
@@ -92,7 +93,7 @@ export const fundingZscore: IndicatorDef = {
       win.push(v)
       if (i >= per - 1) out[i] = win.z(v)
     }
-    return [out]
+    return result
   },
   stream(p) {
     const win = new RollingMoments(p.timePeriod)

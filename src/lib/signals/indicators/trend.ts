@@ -5,7 +5,7 @@
 // classes, whose numeric fields V8 updates in place where variables captured by a closure would be boxed on each
 // write. Both forms run the same arithmetic in the same order, which is what makes their values bit-identical
 import { param, type IndicatorDef, type Params, type Reading, type Stream } from '../types.js'
-import { nans, output, pow2, RollingMax, RollingMin, ScanMax, ScanMin, SeededEma } from '../util.js'
+import { inChunks, nans, output, pow2, RollingMax, RollingMin, ScanMax, ScanMin, SeededEma, type ChunkedKernel } from '../util.js'
 
 export const timePeriod = (def: number, min = 2, max = 1000) =>
   param('timePeriod', def, min, max, 'number of rows in the window', { integer: true })
@@ -55,15 +55,16 @@ export const sma: IndicatorDef = {
     const n = x.length
     const per = p.timePeriod
     const out = output(n, per - 1)
+    const result = [out]
     let total = 0
-    for (let i = 0; i < n; i++) {
+    let i = 0
+    for (const end = Math.min(per - 1, n); i < end; i++) total += x[i]
+    for (let j = 0; i < n; i++, j++) {
       total += x[i]
-      if (i >= per - 1) {
-        out[i] = total / per
-        total -= x[i - per + 1]
-      }
+      out[i] = total / per
+      total -= x[j]
     }
-    return [out]
+    return result
   },
   stream: (p) => new SmaStream(p.timePeriod),
   reading: (out, x) => (out[0] < x[0] ? 'bullish' : out[0] > x[0] ? 'bearish' : 'neutral'),
@@ -291,7 +292,8 @@ export const ema: IndicatorDef = {
     const n = x.length
     const per = p.timePeriod
     const out = output(n, per - 1)
-    if (n < per) return [out]
+    const result = [out]
+    if (n < per) return result
     const k = 2 / (per + 1)
     let sum = 0
     for (let i = 0; i < per; i++) sum += x[i]
@@ -301,7 +303,7 @@ export const ema: IndicatorDef = {
       value = (x[i] - value) * k + value
       out[i] = value
     }
-    return [out]
+    return result
   },
   stream: (p) => new EmaStream(p.timePeriod),
   reading: priceVsLine,
@@ -338,22 +340,44 @@ export const wma: IndicatorDef = {
     const n = x.length
     const per = p.timePeriod
     const out = output(n, per - 1)
+    const result = [out]
     if (per === 1) {
       out.set(x)
-      return [out]
+      return result
     }
     // Wma's running sums with the window read straight from the input
     const divider = (per * (per + 1)) >> 1
     let sum = 0
     let sub = 0
-    let trailing = 0
     const seed = Math.min(per - 1, n)
     for (let i = 0; i < seed; i++) {
       const v = x[i]
       sub += v
       sum += v * (i + 1)
     }
-    for (let i = per - 1; i < n; i++) {
+    // The value leaving the window is 0 before the first full one
+    inChunks(new WmaRows(x, out, per, divider, sum, sub, 0), per - 1, n)
+    return result
+  },
+  stream: (p) => new WmaStream(p.timePeriod),
+  reading: priceVsLine,
+}
+
+/** TA_WMA's rows once the window is full, in a kernel run chunk by chunk */
+class WmaRows implements ChunkedKernel {
+  constructor(
+    private readonly x: Float64Array,
+    private readonly out: Float64Array,
+    private readonly per: number,
+    private readonly divider: number,
+    private sum: number,
+    private sub: number,
+    private trailing: number,
+  ) {}
+  run(from: number, to: number): void {
+    const { x, out, per, divider } = this
+    let { sum, sub, trailing } = this
+    for (let i = from; i < to; i++) {
       const v = x[i]
       sub += v
       sub -= trailing
@@ -362,10 +386,10 @@ export const wma: IndicatorDef = {
       out[i] = sum / divider
       sum -= sub
     }
-    return [out]
-  },
-  stream: (p) => new WmaStream(p.timePeriod),
-  reading: priceVsLine,
+    this.sum = sum
+    this.sub = sub
+    this.trailing = trailing
+  }
 }
 
 /** DEMA's stream */
@@ -407,6 +431,7 @@ export const dema: IndicatorDef = {
     const n = x.length
     const lb = 2 * (p.timePeriod - 1)
     const out = output(n, lb)
+    const result = [out]
     const e1 = new SeededEma(p.timePeriod)
     const e2 = new SeededEma(p.timePeriod)
     for (let i = 0; i < n; i++) {
@@ -415,7 +440,7 @@ export const dema: IndicatorDef = {
       if (a === a) v = 2 * a - e2.push(a)
       if (i >= lb) out[i] = v
     }
-    return [out]
+    return result
   },
   stream: (p) => new DemaStream(p.timePeriod),
   reading: priceVsLine,
@@ -463,6 +488,7 @@ export const tema: IndicatorDef = {
     const n = x.length
     const lb = 3 * (p.timePeriod - 1)
     const out = output(n, lb)
+    const result = [out]
     const e1 = new SeededEma(p.timePeriod)
     const e2 = new SeededEma(p.timePeriod)
     const e3 = new SeededEma(p.timePeriod)
@@ -476,7 +502,7 @@ export const tema: IndicatorDef = {
       }
       if (i >= lb) out[i] = v
     }
-    return [out]
+    return result
   },
   stream: (p) => new TemaStream(p.timePeriod),
   reading: priceVsLine,
@@ -573,7 +599,8 @@ export const trima: IndicatorDef = {
     const n = x.length
     const per = p.timePeriod
     const out = output(n, per - 1)
-    if (n < per) return [out]
+    const result = [out]
+    if (n < per) return result
     const half = per >> 1
     const odd = per % 2 === 1
     const factor = trimaFactor(per)
@@ -590,28 +617,37 @@ export const trima: IndicatorDef = {
       numAdd += x[i]
       numerator += numAdd
     }
-    let trail = x[0]
     out[per - 1] = numerator * factor
-    // The window is read straight from the input: the middle row and the trailing edge
-    for (let t = per; t < n; t++) {
-      const v = x[t]
-      numerator -= numSub
-      numSub -= trail
-      const mv = x[t - half]
-      numSub += mv
-      if (odd) {
+    // The window is read straight from the input: the middle row and the row leaving it. Odd and even periods
+    // order two steps differently, so each has its own loop rather than a branch per row
+    if (odd) {
+      for (let t = per; t < n; t++) {
+        const v = x[t]
+        const mv = x[t - half]
+        numerator -= numSub
+        numSub -= x[t - per]
+        numSub += mv
         numerator += numAdd
         numAdd -= mv
-      } else {
-        numAdd -= mv
-        numerator += numAdd
+        numAdd += v
+        numerator += v
+        out[t] = numerator * factor
       }
-      numAdd += v
-      numerator += v
-      trail = x[t - per + 1]
-      out[t] = numerator * factor
+    } else {
+      for (let t = per; t < n; t++) {
+        const v = x[t]
+        const mv = x[t - half]
+        numerator -= numSub
+        numSub -= x[t - per]
+        numSub += mv
+        numAdd -= mv
+        numerator += numAdd
+        numAdd += v
+        numerator += v
+        out[t] = numerator * factor
+      }
     }
-    return [out]
+    return result
   },
   stream: (p) => new TrimaStream(p.timePeriod),
   reading: priceVsLine,
@@ -694,7 +730,8 @@ export const kama: IndicatorDef = {
     const n = x.length
     const per = p.timePeriod
     const out = output(n, per)
-    if (n <= per) return [out]
+    const result = [out]
+    if (n <= per) return result
     let sumROC1 = 0
     for (let t = 1; t <= per; t++) sumROC1 += Math.abs(x[t - 1] - x[t])
     let prevKama = kamaStep(x[per - 1], x[per], x[0], sumROC1)
@@ -708,7 +745,7 @@ export const kama: IndicatorDef = {
       prevKama = kamaStep(prevKama, v, first, sumROC1)
       out[t] = prevKama
     }
-    return [out]
+    return result
   },
   stream: (p) => new KamaStream(p.timePeriod),
   reading: priceVsLine,
@@ -716,14 +753,14 @@ export const kama: IndicatorDef = {
 
 /** Tillson T3's state machine: six cascaded EMAs, each seeded in turn */
 class T3 {
-  private readonly k: number
-  private readonly omk: number
-  private readonly c1: number
-  private readonly c2: number
-  private readonly c3: number
-  private readonly c4: number
+  readonly k: number
+  readonly omk: number
+  readonly c1: number
+  readonly c2: number
+  readonly c3: number
+  readonly c4: number
   // e[1..6]; stage s means e[1..s-1] are running and e[s] is being seeded
-  private readonly e = new Float64Array(7)
+  readonly e = new Float64Array(7)
   private stage = 1
   private sum = 0
   private count = 0
@@ -797,6 +834,43 @@ class T3Stream implements Stream {
   }
 }
 
+/** T3's steady state after the machine's seeding, the six EMAs in local variables while a chunk runs */
+class T3Rows implements ChunkedKernel {
+  private readonly e: Float64Array
+  constructor(
+    private readonly x: Float64Array,
+    private readonly out: Float64Array,
+    private readonly m: T3,
+  ) {
+    this.e = m.e
+  }
+  run(from: number, to: number): void {
+    const { x, out, e } = this
+    const { k, omk, c1, c2, c3, c4 } = this.m
+    let e1 = e[1]
+    let e2 = e[2]
+    let e3 = e[3]
+    let e4 = e[4]
+    let e5 = e[5]
+    let e6 = e[6]
+    for (let i = from; i < to; i++) {
+      e1 = k * x[i] + omk * e1
+      e2 = k * e1 + omk * e2
+      e3 = k * e2 + omk * e3
+      e4 = k * e3 + omk * e4
+      e5 = k * e4 + omk * e5
+      e6 = k * e5 + omk * e6
+      out[i] = c1 * e6 + c2 * e5 + c3 * e4 + c4 * e3
+    }
+    e[1] = e1
+    e[2] = e2
+    e[3] = e3
+    e[4] = e4
+    e[5] = e5
+    e[6] = e6
+  }
+}
+
 /** Tillson T3 (TA_T3). */
 export const t3: IndicatorDef = {
   id: 't3',
@@ -816,12 +890,16 @@ export const t3: IndicatorDef = {
     const n = x.length
     const lb = 6 * (p.timePeriod - 1)
     const out = output(n, lb)
+    const result = [out]
     const m = new T3(p.timePeriod, p.vFactor)
-    for (let i = 0; i < n; i++) {
+    // The machine seeds the six EMAs (its first value is on row lb), then the steady state runs on local variables
+    let i = 0
+    for (; i <= lb && i < n; i++) {
       const v = m.push(x[i])
-      if (i >= lb) out[i] = v
+      if (i === lb) out[i] = v
     }
-    return [out]
+    inChunks(new T3Rows(x, out, m), i, n)
+    return result
   },
   stream: (p) => new T3Stream(p.timePeriod, p.vFactor),
   reading: priceVsLine,
@@ -876,12 +954,13 @@ export const hma: IndicatorDef = {
     const n = x.length
     const lb = hmaLookback(p.timePeriod)
     const out = output(n, lb)
+    const result = [out]
     const h = new Hma(p.timePeriod)
     for (let i = 0; i < n; i++) {
       const v = h.push(x[i])
       if (i >= lb) out[i] = v
     }
-    return [out]
+    return result
   },
   stream: (p) => new HmaStream(p.timePeriod),
   reading: priceVsLine,
@@ -966,6 +1045,7 @@ export const supertrend: IndicatorDef = {
     const lb = p.timePeriod
     const outS = output(n, lb)
     const outD = output(n, lb)
+    const result = [outS, outD]
     const st = new SuperTrend(p.timePeriod, p.multiplier)
     for (let i = 0; i < n; i++) {
       st.push(high[i], low[i], close[i])
@@ -974,7 +1054,7 @@ export const supertrend: IndicatorDef = {
         outD[i] = st.direction
       }
     }
-    return [outS, outD]
+    return result
   },
   stream: (p) => new SuperTrendStream(p.timePeriod, p.multiplier),
   reading: (out) => (out[1] === 1 ? 'bullish' : out[1] === -1 ? 'bearish' : 'neutral'),
@@ -1123,7 +1203,8 @@ export const sar: IndicatorDef = {
     const { high, low } = input
     const n = high.length
     const out = output(n, 1)
-    if (n < 2) return [out]
+    const result = [out]
+    if (n < 2) return result
     // Sar.push's arithmetic with the state in local variables: the method is too large for V8 to inline, and a
     // call per row with the state in fields costs several times the arithmetic
     let acc = p.acceleration
@@ -1192,7 +1273,7 @@ export const sar: IndicatorDef = {
         }
       }
     }
-    return [out]
+    return result
   },
   stream: (p) => new SarStream(p.acceleration, p.maximum),
   // Inputs are high and low; the SAR sits below the bar in an uptrend and above it in a downtrend
@@ -1318,6 +1399,297 @@ export const ichimoku: IndicatorDef = {
   },
 }
 
+/**
+ * The batch forms of Directional and the indicators built on it (Di, Dx, Adx, Adxr): their arithmetic in the same
+ * order, in kernels whose state is in local variables while a chunk of rows runs. The base class sums the seed rows
+ * 1..per-1; each subclass's `run` takes the rows after it and writes its output from the first row with a value
+ * (the warm-up rows are left as they are). One loop per output, not one loop choosing the output on every row:
+ * that costs V8 about twice the time
+ */
+abstract class DirectionalRows implements ChunkedKernel {
+  /** First row after the seed, and of `run` */
+  start: number
+  protected prevHigh: number
+  protected prevLow: number
+  protected prevClose: number
+  protected plusDM: number
+  protected minusDM: number
+  protected trSum: number
+  constructor(
+    protected readonly high: Float64Array,
+    protected readonly low: Float64Array,
+    readonly close: Float64Array,
+    protected readonly per: number,
+    protected readonly out: Float64Array,
+  ) {
+    let prevHigh = high[0]
+    let prevLow = low[0]
+    let prevClose = close[0]
+    let plusDM = 0
+    let minusDM = 0
+    let trSum = 0
+    let i = 1
+    for (const end = Math.min(per, close.length); i < end; i++) {
+      const h = high[i]
+      const l = low[i]
+      const diffP = h - prevHigh
+      const diffM = prevLow - l
+      prevHigh = h
+      prevLow = l
+      let tr = h - l
+      let t2 = Math.abs(h - prevClose)
+      if (t2 > tr) tr = t2
+      t2 = Math.abs(l - prevClose)
+      if (t2 > tr) tr = t2
+      prevClose = close[i]
+      if (diffM > 0 && diffP < diffM) minusDM += diffM
+      else if (diffP > 0 && diffP > diffM) plusDM += diffP
+      trSum += tr
+    }
+    this.start = i
+    this.prevHigh = prevHigh
+    this.prevLow = prevLow
+    this.prevClose = prevClose
+    this.plusDM = plusDM
+    this.minusDM = minusDM
+    this.trSum = trSum
+  }
+  abstract run(from: number, to: number): void
+
+  /** One row past the seed with the state in fields, for the few rows before a subclass's steady state: its DX */
+  protected dxAt(i: number): number {
+    const per = this.per
+    const h = this.high[i]
+    const l = this.low[i]
+    const diffP = h - this.prevHigh
+    const diffM = this.prevLow - l
+    this.prevHigh = h
+    this.prevLow = l
+    let tr = h - l
+    let t2 = Math.abs(h - this.prevClose)
+    if (t2 > tr) tr = t2
+    t2 = Math.abs(l - this.prevClose)
+    if (t2 > tr) tr = t2
+    this.prevClose = this.close[i]
+    this.minusDM -= this.minusDM / per
+    this.plusDM -= this.plusDM / per
+    if (diffM > 0 && diffP < diffM) this.minusDM += diffM
+    else if (diffP > 0 && diffP > diffM) this.plusDM += diffP
+    this.trSum = this.trSum - this.trSum / per + tr
+    if (isZero(this.trSum)) return NaN
+    const minusDI = 100 * (this.minusDM / this.trSum)
+    const plusDI = 100 * (this.plusDM / this.trSum)
+    const sum = minusDI + plusDI
+    return isZero(sum) ? NaN : 100 * (Math.abs(minusDI - plusDI) / sum)
+  }
+}
+
+/** TA_PLUS_DI or TA_MINUS_DI from row per on */
+class DiRows extends DirectionalRows {
+  constructor(high: Float64Array, low: Float64Array, close: Float64Array, per: number, out: Float64Array, private readonly plus: boolean) {
+    super(high, low, close, per, out)
+  }
+  run(from: number, to: number): void {
+    const { high, low, close, per, out, plus } = this
+    let { prevHigh, prevLow, prevClose, plusDM, minusDM, trSum } = this
+    for (let i = from; i < to; i++) {
+      const h = high[i]
+      const l = low[i]
+      const diffP = h - prevHigh
+      const diffM = prevLow - l
+      prevHigh = h
+      prevLow = l
+      let tr = h - l
+      let t2 = Math.abs(h - prevClose)
+      if (t2 > tr) tr = t2
+      t2 = Math.abs(l - prevClose)
+      if (t2 > tr) tr = t2
+      prevClose = close[i]
+      minusDM -= minusDM / per
+      plusDM -= plusDM / per
+      if (diffM > 0 && diffP < diffM) minusDM += diffM
+      else if (diffP > 0 && diffP > diffM) plusDM += diffP
+      trSum = trSum - trSum / per + tr
+      out[i] = isZero(trSum) ? 0 : 100 * ((plus ? plusDM : minusDM) / trSum)
+    }
+    this.prevHigh = prevHigh
+    this.prevLow = prevLow
+    this.prevClose = prevClose
+    this.plusDM = plusDM
+    this.minusDM = minusDM
+    this.trSum = trSum
+  }
+}
+
+/** TA_DX from row per on: a row with zero TR or zero DI sum repeats the previous DX (0 on the first) */
+class DxRows extends DirectionalRows {
+  private dxPrev = 0
+  run(from: number, to: number): void {
+    const { high, low, close, per, out } = this
+    let { prevHigh, prevLow, prevClose, plusDM, minusDM, trSum, dxPrev } = this
+    for (let i = from; i < to; i++) {
+      const h = high[i]
+      const l = low[i]
+      const diffP = h - prevHigh
+      const diffM = prevLow - l
+      prevHigh = h
+      prevLow = l
+      let tr = h - l
+      let t2 = Math.abs(h - prevClose)
+      if (t2 > tr) tr = t2
+      t2 = Math.abs(l - prevClose)
+      if (t2 > tr) tr = t2
+      prevClose = close[i]
+      minusDM -= minusDM / per
+      plusDM -= plusDM / per
+      if (diffM > 0 && diffP < diffM) minusDM += diffM
+      else if (diffP > 0 && diffP > diffM) plusDM += diffP
+      trSum = trSum - trSum / per + tr
+      if (!isZero(trSum)) {
+        const minusDI = 100 * (minusDM / trSum)
+        const plusDI = 100 * (plusDM / trSum)
+        const sum = minusDI + plusDI
+        if (!isZero(sum)) dxPrev = 100 * (Math.abs(minusDI - plusDI) / sum)
+      }
+      out[i] = dxPrev
+    }
+    this.prevHigh = prevHigh
+    this.prevLow = prevLow
+    this.prevClose = prevClose
+    this.plusDM = plusDM
+    this.minusDM = minusDM
+    this.trSum = trSum
+    this.dxPrev = dxPrev
+  }
+}
+
+/**
+ * TA_ADX from row 2*per-1 on or, with `rating`, TA_ADXR from row 3*per-2 on: the mean of this ADX and the one per-1
+ * rows earlier, kept in a ring. The constructor also takes ADX's own seed, the mean of the first `per` DX values
+ */
+class AdxRows extends DirectionalRows {
+  private adx = NaN
+  /** ADX values so far */
+  private count = 0
+  private readonly ring: Float64Array
+  constructor(high: Float64Array, low: Float64Array, close: Float64Array, per: number, out: Float64Array, private readonly rating: boolean) {
+    super(high, low, close, per, out)
+    this.ring = new Float64Array(pow2(per - 1))
+    const n = close.length
+    let i = this.start
+    // Undefined DX rows are skipped, as TA-Lib does, both in the seed sum and in the smoothing
+    let sumDX = 0
+    for (const end = Math.min(n, i + per); i < end; i++) {
+      const dx = this.dxAt(i)
+      if (dx === dx) sumDX += dx
+    }
+    this.start = i
+    if (i < per + per) return
+    this.adx = sumDX / per
+    this.emit(i - 1)
+  }
+  /** Writes row i once `adx` holds its ADX */
+  private emit(i: number): void {
+    const at = this.count++
+    if (!this.rating) this.out[i] = this.adx
+    else {
+      const ring = this.ring
+      const mask = ring.length - 1
+      if (at >= this.per - 1) this.out[i] = (this.adx + ring[(at - (this.per - 1)) & mask]) / 2.0
+      ring[at & mask] = this.adx
+    }
+  }
+  run(from: number, to: number): void {
+    if (this.rating) {
+      this.runRating(from, to)
+      return
+    }
+    const { high, low, close, per, out } = this
+    let { prevHigh, prevLow, prevClose, plusDM, minusDM, trSum, adx } = this
+    for (let i = from; i < to; i++) {
+      const h = high[i]
+      const l = low[i]
+      const diffP = h - prevHigh
+      const diffM = prevLow - l
+      prevHigh = h
+      prevLow = l
+      let tr = h - l
+      let t2 = Math.abs(h - prevClose)
+      if (t2 > tr) tr = t2
+      t2 = Math.abs(l - prevClose)
+      if (t2 > tr) tr = t2
+      prevClose = close[i]
+      minusDM -= minusDM / per
+      plusDM -= plusDM / per
+      if (diffM > 0 && diffP < diffM) minusDM += diffM
+      else if (diffP > 0 && diffP > diffM) plusDM += diffP
+      trSum = trSum - trSum / per + tr
+      if (!isZero(trSum)) {
+        const minusDI = 100 * (minusDM / trSum)
+        const plusDI = 100 * (plusDM / trSum)
+        const sum = minusDI + plusDI
+        if (!isZero(sum)) adx = (adx * (per - 1) + 100 * (Math.abs(minusDI - plusDI) / sum)) / per
+      }
+      out[i] = adx
+    }
+    this.prevHigh = prevHigh
+    this.prevLow = prevLow
+    this.prevClose = prevClose
+    this.plusDM = plusDM
+    this.minusDM = minusDM
+    this.trSum = trSum
+    this.adx = adx
+  }
+  /** `run` for ADXR: ADX's rows with the ring */
+  private runRating(from: number, to: number): void {
+    const { high, low, close, per, out, ring } = this
+    const mask = ring.length - 1
+    let { prevHigh, prevLow, prevClose, plusDM, minusDM, trSum, adx, count } = this
+    for (let i = from; i < to; i++) {
+      const h = high[i]
+      const l = low[i]
+      const diffP = h - prevHigh
+      const diffM = prevLow - l
+      prevHigh = h
+      prevLow = l
+      let tr = h - l
+      let t2 = Math.abs(h - prevClose)
+      if (t2 > tr) tr = t2
+      t2 = Math.abs(l - prevClose)
+      if (t2 > tr) tr = t2
+      prevClose = close[i]
+      minusDM -= minusDM / per
+      plusDM -= plusDM / per
+      if (diffM > 0 && diffP < diffM) minusDM += diffM
+      else if (diffP > 0 && diffP > diffM) plusDM += diffP
+      trSum = trSum - trSum / per + tr
+      if (!isZero(trSum)) {
+        const minusDI = 100 * (minusDM / trSum)
+        const plusDI = 100 * (plusDM / trSum)
+        const sum = minusDI + plusDI
+        if (!isZero(sum)) adx = (adx * (per - 1) + 100 * (Math.abs(minusDI - plusDI) / sum)) / per
+      }
+      // ADX number `count` (0 = the first) and the one per-1 earlier
+      if (count >= per - 1) out[i] = (adx + ring[(count - (per - 1)) & mask]) / 2.0
+      ring[count & mask] = adx
+      count++
+    }
+    this.prevHigh = prevHigh
+    this.prevLow = prevLow
+    this.prevClose = prevClose
+    this.plusDM = plusDM
+    this.minusDM = minusDM
+    this.trSum = trSum
+    this.adx = adx
+    this.count = count
+  }
+}
+
+/** Runs a DirectionalRows kernel over every row after its seed */
+function directionalRows(k: DirectionalRows): void {
+  inChunks(k, k.start, k.close.length)
+}
+
 const diPeriod = () => param('timePeriod', 14, 2, 500, 'Wilder smoothing period', { integer: true })
 
 class AdxStream implements Stream {
@@ -1352,12 +1724,9 @@ export const adx: IndicatorDef = {
     const n = close.length
     const lb = 2 * p.timePeriod - 1
     const out = output(n, lb)
-    const a = new Adx(p.timePeriod)
-    for (let i = 0; i < n; i++) {
-      const v = a.push(high[i], low[i], close[i])
-      if (i >= lb) out[i] = v
-    }
-    return [out]
+    const result = [out]
+    if (n > 0) directionalRows(new AdxRows(high, low, close, p.timePeriod, out, false))
+    return result
   },
   stream: (p) => new AdxStream(p.timePeriod),
 }
@@ -1408,12 +1777,9 @@ export const adxr: IndicatorDef = {
     const n = close.length
     const lb = 3 * p.timePeriod - 2
     const out = output(n, lb)
-    const a = new Adxr(p.timePeriod)
-    for (let i = 0; i < n; i++) {
-      const v = a.push(high[i], low[i], close[i])
-      if (i >= lb) out[i] = v
-    }
-    return [out]
+    const result = [out]
+    if (n > 0) directionalRows(new AdxRows(high, low, close, p.timePeriod, out, true))
+    return result
   },
   stream: (p) => new AdxrStream(p.timePeriod),
 }
@@ -1468,12 +1834,9 @@ function diDef(id: 'plus_di' | 'minus_di'): IndicatorDef {
       const n = close.length
       const lb = p.timePeriod
       const out = output(n, lb)
-      const di = new Di(p.timePeriod, plus)
-      for (let i = 0; i < n; i++) {
-        const v = di.push(high[i], low[i], close[i])
-        if (i >= lb) out[i] = v
-      }
-      return [out]
+      const result = [out]
+      if (n > 0) directionalRows(new DiRows(high, low, close, p.timePeriod, out, plus))
+      return result
     },
     stream: (p) => new DiStream(p.timePeriod, plus),
   }
@@ -1539,12 +1902,9 @@ export const dx: IndicatorDef = {
     const n = close.length
     const lb = p.timePeriod
     const out = output(n, lb)
-    const d = new Dx(p.timePeriod)
-    for (let i = 0; i < n; i++) {
-      const v = d.push(high[i], low[i], close[i])
-      if (i >= lb) out[i] = v
-    }
-    return [out]
+    const result = [out]
+    if (n > 0) directionalRows(new DxRows(high, low, close, p.timePeriod, out))
+    return result
   },
   stream: (p) => new DxStream(p.timePeriod),
 }
@@ -1587,22 +1947,42 @@ class AroonStream implements Stream {
  * rescanned only when its extreme leaves it
  */
 function aroonScan(high: Float64Array, low: Float64Array, per: number, out: Float64Array[], osc: boolean): void {
-  const n = high.length
-  const factor = 100.0 / per
-  const hi = new ScanMax(high, per + 1)
-  const lo = new ScanMin(low, per + 1)
-  const o0 = out[0]
-  const o1 = osc ? out[0] : out[1]
-  for (let t = 0; t < n; t++) {
-    hi.at(t)
-    lo.at(t)
-    if (t < per) continue
-    const hiAt = hi.index
-    const loAt = lo.index
-    if (osc) o0[t] = factor * (hiAt - loAt)
-    else {
-      o0[t] = factor * (per - (t - loAt))
-      o1[t] = factor * (per - (t - hiAt))
+  inChunks(new AroonRows(high, low, per, out[0], osc ? out[0] : out[1], osc), 0, high.length)
+}
+
+/** aroonScan's loop in a kernel run chunk by chunk, one loop for the oscillator and one for up and down */
+class AroonRows implements ChunkedKernel {
+  private readonly hi: ScanMax
+  private readonly lo: ScanMin
+  private readonly factor: number
+  constructor(
+    high: Float64Array,
+    low: Float64Array,
+    private readonly per: number,
+    private readonly o0: Float64Array,
+    private readonly o1: Float64Array,
+    private readonly osc: boolean,
+  ) {
+    this.hi = new ScanMax(high, per + 1)
+    this.lo = new ScanMin(low, per + 1)
+    this.factor = 100.0 / per
+  }
+  run(from: number, to: number): void {
+    const { hi, lo, per, factor, o0, o1 } = this
+    if (this.osc) {
+      for (let t = from; t < to; t++) {
+        hi.at(t)
+        lo.at(t)
+        if (t >= per) o0[t] = factor * (hi.index - lo.index)
+      }
+    } else {
+      for (let t = from; t < to; t++) {
+        hi.at(t)
+        lo.at(t)
+        if (t < per) continue
+        o0[t] = factor * (per - (t - lo.index))
+        o1[t] = factor * (per - (t - hi.index))
+      }
     }
   }
 }
@@ -1716,22 +2096,80 @@ const linRegDivisor = (per: number) => {
 
 /** TA_LINEARREG (or with `slopeOnly` TA_LINEARREG_SLOPE) over `x`, TA-Lib's loop and summation order */
 function linRegBatch(x: Float64Array, per: number, slopeOnly: boolean): Float64Array {
-  const n = x.length
-  const out = output(n, per - 1)
-  const sumX = linRegSumX(per)
-  const divisor = linRegDivisor(per)
-  for (let t = per - 1; t < n; t++) {
-    let sumY = 0
-    let sumXY = 0
-    for (let i = per; i-- !== 0; ) {
-      const y = x[t - i]
-      sumY += y
-      sumXY += i * y
-    }
-    const slope = (per * sumXY - sumX * sumY) / divisor
-    out[t] = slopeOnly ? slope : (sumY - slope * sumX) / per + slope * (per - 1)
-  }
+  const out = output(x.length, per - 1)
+  inChunks(new LinRegRows(x, out, per, slopeOnly), per - 1, x.length)
   return out
+}
+
+/**
+ * TA-Lib's linear regression rows in a kernel run chunk by chunk, one loop per output. Each row's window sums add
+ * rows t-per+1..t with x = per-1..0 rows ago, oldest first as TA-Lib does, two rows per step (the oldest alone first
+ * when per is odd) to halve the inner loop's own overhead
+ */
+class LinRegRows implements ChunkedKernel {
+  private readonly sumX: number
+  private readonly divisor: number
+  constructor(
+    private readonly x: Float64Array,
+    private readonly out: Float64Array,
+    private readonly per: number,
+    private readonly slopeOnly: boolean,
+  ) {
+    this.sumX = linRegSumX(per)
+    this.divisor = linRegDivisor(per)
+  }
+  run(from: number, to: number): void {
+    const { x, out, per, sumX, divisor } = this
+    const odd = (per & 1) === 1
+    if (this.slopeOnly) {
+      for (let t = from; t < to; t++) {
+        let sumY = 0
+        let sumXY = 0
+        let i = per - 1
+        let j = t - i
+        if (odd) {
+          const y = x[j]
+          sumY += y
+          sumXY += i * y
+          i--
+          j++
+        }
+        for (; i > 0; i -= 2, j += 2) {
+          const y0 = x[j]
+          const y1 = x[j + 1]
+          sumY += y0
+          sumXY += i * y0
+          sumY += y1
+          sumXY += (i - 1) * y1
+        }
+        out[t] = (per * sumXY - sumX * sumY) / divisor
+      }
+    } else {
+      for (let t = from; t < to; t++) {
+        let sumY = 0
+        let sumXY = 0
+        let i = per - 1
+        let j = t - i
+        if (odd) {
+          const y = x[j]
+          sumY += y
+          sumXY += i * y
+          i--
+          j++
+        }
+        for (; i > 0; i -= 2, j += 2) {
+          const y0 = x[j]
+          const y1 = x[j + 1]
+          sumY += y0
+          sumXY += i * y0
+          sumY += y1
+          sumXY += (i - 1) * y1
+        }
+        const slope = (per * sumXY - sumX * sumY) / divisor
+        out[t] = (sumY - slope * sumX) / per + slope * (per - 1)
+      }
+    }
+  }
 }
 
 /** Linear regression (TA_LINEARREG). */

@@ -5,7 +5,7 @@
 // Batch outputs are written once per row (`output` leaves only the warm-up prefix NaN), and kernels keep their
 // windows in their own arrays with compare-and-reset positions rather than `%`
 import { param, type IndicatorDef, type Params, type ParamSpec, type Reading } from '../types.js'
-import { nans, output, RollingMax, RollingMin, ScanMax, ScanMin } from '../util.js'
+import { inChunks, nans, output, RollingMax, RollingMin, ScanMax, ScanMin, type ChunkedKernel } from '../util.js'
 
 /** TA_EPSILON of the TA-Lib build we match (ta_utility.h); TA_IS_ZERO and TA_IS_ZERO_OR_NEG compare against it */
 export const TA_EPSILON = 0.00000000000001
@@ -72,6 +72,54 @@ export class AtrKernel {
     this.atr += tr
     this.atr /= per
     return this.atr
+  }
+}
+
+/**
+ * AtrKernel's arithmetic over whole columns, writing rows `per` on: the ATR, or with `normalise` the NATR (ATR /
+ * close x 100, 0 for a TA_IS_ZERO close). The seed is summed here, the rest runs in a kernel
+ */
+function atrRows(high: Float64Array, low: Float64Array, close: Float64Array, per: number, out: Float64Array, normalise: boolean): void {
+  const n = close.length
+  if (n <= per) return
+  let atr = 0
+  for (let i = 1; i <= per; i++) atr += trueRange(high[i], low[i], close[i - 1])
+  atr /= per
+  out[per] = normalise ? natrOf(atr, close[per]) : atr
+  inChunks(new AtrRows(high, low, close, out, per, normalise, atr), per + 1, n)
+}
+
+/** AtrKernel's smoothing after the seed, the ATR in a local variable while a chunk runs; one loop per output */
+class AtrRows implements ChunkedKernel {
+  constructor(
+    private readonly high: Float64Array,
+    private readonly low: Float64Array,
+    private readonly close: Float64Array,
+    private readonly out: Float64Array,
+    private readonly per: number,
+    private readonly normalise: boolean,
+    private atr: number,
+  ) {}
+  run(from: number, to: number): void {
+    const { high, low, close, out, per } = this
+    const pm1 = per - 1
+    let atr = this.atr
+    if (this.normalise) {
+      for (let i = from; i < to; i++) {
+        atr *= pm1
+        atr += trueRange(high[i], low[i], close[i - 1])
+        atr /= per
+        out[i] = natrOf(atr, close[i])
+      }
+    } else {
+      for (let i = from; i < to; i++) {
+        atr *= pm1
+        atr += trueRange(high[i], low[i], close[i - 1])
+        atr /= per
+        out[i] = atr
+      }
+    }
+    this.atr = atr
   }
 }
 
@@ -143,6 +191,138 @@ function stddevOf(variance: number, nbDev: number): number {
   return taIsZeroOrNeg(variance) ? 0 : Math.sqrt(variance) * nbDev
 }
 
+/** What a VarianceRows kernel writes */
+const VARIANCE = 0
+const STDDEV = 1
+const BANDS = 2
+const PCTB = 3
+const WIDTH = 4
+type VarianceOutput = typeof VARIANCE | typeof STDDEV | typeof BANDS | typeof PCTB | typeof WIDTH
+
+/**
+ * VarKernel's arithmetic over a whole column (and BandsKernel's, with the %B and bandwidth formulas) with the value
+ * leaving the window read back from the input, writing rows per-1 on. The constructor sums the first per-1 rows;
+ * `run`, called chunk by chunk with the running totals in local variables, takes the rest, one loop per output
+ */
+class VarianceRows implements ChunkedKernel {
+  private total1 = 0
+  private total2 = 0
+  constructor(
+    private readonly x: Float64Array,
+    private readonly per: number,
+    private readonly kind: VarianceOutput,
+    /** The output, or the upper, middle and lower bands */
+    private readonly outs: Float64Array[],
+    /** nbDev for STDDEV; nbDevUp and nbDevDn for the bands */
+    private readonly up: number,
+    private readonly dn: number,
+  ) {
+    let total1 = 0
+    let total2 = 0
+    for (let i = 0, end = Math.min(per - 1, x.length); i < end; i++) {
+      const v = x[i]
+      total1 += v
+      total2 += v * v
+    }
+    this.total1 = total1
+    this.total2 = total2
+  }
+  run(from: number, to: number): void {
+    const kind = this.kind
+    if (kind === VARIANCE) this.runVariance(from, to)
+    else if (kind === STDDEV) this.runStddev(from, to)
+    else if (kind === BANDS) this.runBands(from, to)
+    else this.runBandRatio(from, to, kind === PCTB)
+  }
+  private runVariance(from: number, to: number): void {
+    const { x, per } = this
+    const out = this.outs[0]
+    let { total1, total2 } = this
+    for (let i = from, j = from - per + 1; i < to; i++, j++) {
+      const v = x[i]
+      total1 += v
+      total2 += v * v
+      const mean = total1 / per
+      const mean2 = total2 / per
+      const old = x[j]
+      total1 -= old
+      total2 -= old * old
+      out[i] = mean2 - mean * mean
+    }
+    this.total1 = total1
+    this.total2 = total2
+  }
+  private runStddev(from: number, to: number): void {
+    const { x, per, up: nbDev } = this
+    const out = this.outs[0]
+    let { total1, total2 } = this
+    for (let i = from, j = from - per + 1; i < to; i++, j++) {
+      const v = x[i]
+      total1 += v
+      total2 += v * v
+      const mean = total1 / per
+      const mean2 = total2 / per
+      const old = x[j]
+      total1 -= old
+      total2 -= old * old
+      out[i] = stddevOf(mean2 - mean * mean, nbDev)
+    }
+    this.total1 = total1
+    this.total2 = total2
+  }
+  private runBands(from: number, to: number): void {
+    const { x, per, up, dn } = this
+    const [upper, middle, lower] = this.outs
+    let { total1, total2 } = this
+    for (let i = from, j = from - per + 1; i < to; i++, j++) {
+      const v = x[i]
+      total1 += v
+      total2 += v * v
+      const mean = total1 / per
+      const mean2 = total2 / per
+      const old = x[j]
+      total1 -= old
+      total2 -= old * old
+      const sd = stddevOf(mean2 - mean * mean, 1)
+      upper[i] = mean + sd * up
+      middle[i] = mean
+      lower[i] = mean - sd * dn
+    }
+    this.total1 = total1
+    this.total2 = total2
+  }
+  /** %B (pctbOf) or, without `pctb`, the bandwidth (widthOf) */
+  private runBandRatio(from: number, to: number, pctb: boolean): void {
+    const { x, per, up, dn } = this
+    const out = this.outs[0]
+    let { total1, total2 } = this
+    for (let i = from, j = from - per + 1; i < to; i++, j++) {
+      const v = x[i]
+      total1 += v
+      total2 += v * v
+      const mean = total1 / per
+      const mean2 = total2 / per
+      const old = x[j]
+      total1 -= old
+      total2 -= old * old
+      const sd = stddevOf(mean2 - mean * mean, 1)
+      const upper = mean + sd * up
+      const lower = mean - sd * dn
+      if (pctb) {
+        const w = upper - lower
+        out[i] = w !== 0 ? (v - lower) / w : 0.5
+      } else out[i] = mean !== 0 ? (upper - lower) / mean : 0
+    }
+    this.total1 = total1
+    this.total2 = total2
+  }
+}
+
+/** Writes a VarianceRows output from row per-1 on */
+function varianceRows(x: Float64Array, per: number, kind: VarianceOutput, outs: Float64Array[], up = NaN, dn = NaN): void {
+  inChunks(new VarianceRows(x, per, kind, outs, up, dn), per - 1, x.length)
+}
+
 /**
  * Sum of the last `size` values kept as a running total (subtract the value that leaves, add the new one). It is
  * reset to exactly 0 whenever the window holds only zeros, so rounding residue cannot outlive the values.
@@ -193,10 +373,11 @@ export const atr: IndicatorDef = {
   batch(input, p) {
     const { high, low, close } = input
     const n = close.length
-    const out = output(n, 0)
-    const k = new AtrKernel(p.timePeriod)
-    for (let i = 0; i < n; i++) out[i] = k.next(high[i], low[i], close[i])
-    return [out]
+    const per = p.timePeriod
+    const out = output(n, per)
+    const result = [out]
+    atrRows(high, low, close, per, out, false)
+    return result
   },
   stream(p) {
     const out = nans(1)
@@ -230,13 +411,11 @@ export const natr: IndicatorDef = {
   batch(input, p) {
     const { high, low, close } = input
     const n = close.length
-    const out = output(n, 0)
-    const k = new AtrKernel(p.timePeriod)
-    for (let i = 0; i < n; i++) {
-      const a = k.next(high[i], low[i], close[i])
-      out[i] = a === a ? natrOf(a, close[i]) : NaN
-    }
-    return [out]
+    const per = p.timePeriod
+    const out = output(n, per)
+    const result = [out]
+    atrRows(high, low, close, per, out, true)
+    return result
   },
   stream(p) {
     const out = nans(1)
@@ -269,8 +448,35 @@ export const trange: IndicatorDef = {
     const { high, low, close } = input
     const n = close.length
     const out = output(n, 1)
-    for (let i = 1; i < n; i++) out[i] = trueRange(high[i], low[i], close[i - 1])
-    return [out]
+    const result = [out]
+    // trueRange inlined, two rows at a time: the per-iteration overhead of a loop this short is a large share. A
+    // row left over goes first (see rocRows in momentum.ts)
+    let i = 1
+    if (n > 1 && (n - 1) % 2 === 1) {
+      out[1] = trueRange(high[1], low[1], close[0])
+      i = 2
+    }
+    for (; i < n; i += 2) {
+      const c0 = close[i - 1]
+      const h0 = high[i]
+      const l0 = low[i]
+      const c1 = close[i]
+      const h1 = high[i + 1]
+      const l1 = low[i + 1]
+      let g0 = h0 - l0
+      let g1 = h1 - l1
+      const a0 = Math.abs(c0 - h0)
+      const a1 = Math.abs(c1 - h1)
+      if (a0 > g0) g0 = a0
+      if (a1 > g1) g1 = a1
+      const b0 = Math.abs(c0 - l0)
+      const b1 = Math.abs(c1 - l1)
+      if (b0 > g0) g0 = b0
+      if (b1 > g1) g1 = b1
+      out[i] = g0
+      out[i + 1] = g1
+    }
+    return result
   },
   stream() {
     const out = nans(1)
@@ -343,14 +549,9 @@ export const bbands: IndicatorDef = {
     const upper = output(n, p.timePeriod - 1)
     const middle = output(n, p.timePeriod - 1)
     const lower = output(n, p.timePeriod - 1)
-    const b = new BandsKernel(p.timePeriod, p.nbDevUp, p.nbDevDn)
-    for (let i = 0; i < n; i++) {
-      if (!b.next(x[i])) continue
-      upper[i] = b.upper
-      middle[i] = b.middle
-      lower[i] = b.lower
-    }
-    return [upper, middle, lower]
+    const result = [upper, middle, lower]
+    varianceRows(x, p.timePeriod, BANDS, result, p.nbDevUp, p.nbDevDn)
+    return result
   },
   stream(p) {
     const out = nans(3)
@@ -386,9 +587,9 @@ export const bbandsPctb: IndicatorDef = {
     const x = input.close
     const n = x.length
     const out = output(n, p.timePeriod - 1)
-    const b = new BandsKernel(p.timePeriod, p.nbDevUp, p.nbDevDn)
-    for (let i = 0; i < n; i++) if (b.next(x[i])) out[i] = pctbOf(x[i], b)
-    return [out]
+    const result = [out]
+    varianceRows(x, p.timePeriod, PCTB, result, p.nbDevUp, p.nbDevDn)
+    return result
   },
   stream(p) {
     const out = nans(1)
@@ -419,9 +620,9 @@ export const bbandsWidth: IndicatorDef = {
     const x = input.close
     const n = x.length
     const out = output(n, p.timePeriod - 1)
-    const b = new BandsKernel(p.timePeriod, p.nbDevUp, p.nbDevDn)
-    for (let i = 0; i < n; i++) if (b.next(x[i])) out[i] = widthOf(b)
-    return [out]
+    const result = [out]
+    varianceRows(x, p.timePeriod, WIDTH, result, p.nbDevUp, p.nbDevDn)
+    return result
   },
   stream(p) {
     const out = nans(1)
@@ -484,6 +685,7 @@ export const keltner: IndicatorDef = {
     const upper = output(n, lb)
     const middle = output(n, lb)
     const lower = output(n, lb)
+    const result = [upper, middle, lower]
     const k = new KeltnerKernel(p)
     for (let i = 0; i < n; i++) {
       const ok = k.next(high[i], low[i], close[i])
@@ -492,7 +694,7 @@ export const keltner: IndicatorDef = {
       middle[i] = ok ? k.middle : NaN
       lower[i] = ok ? k.lower : NaN
     }
-    return [upper, middle, lower]
+    return result
   },
   stream(p) {
     const out = nans(3)
@@ -550,6 +752,7 @@ export const donchian: IndicatorDef = {
     const upper = output(n, per - 1)
     const middle = output(n, per - 1)
     const lower = output(n, per - 1)
+    const result = [upper, middle, lower]
     // TA-Lib's scans, as TA_MAX and TA_MIN
     const hi = new ScanMax(high, per)
     const lo = new ScanMin(low, per)
@@ -561,7 +764,7 @@ export const donchian: IndicatorDef = {
       middle[i] = (hh + ll) / 2
       lower[i] = ll
     }
-    return [upper, middle, lower]
+    return result
   },
   stream(p) {
     const out = nans(3)
@@ -601,10 +804,9 @@ export const stddev: IndicatorDef = {
     const x = input.close
     const n = x.length
     const out = output(n, p.timePeriod - 1)
-    const v = new VarKernel(p.timePeriod)
-    const nbDev = p.nbDev
-    for (let i = 0; i < n; i++) if (v.next(x[i])) out[i] = stddevOf(v.variance, nbDev)
-    return [out]
+    const result = [out]
+    varianceRows(x, p.timePeriod, STDDEV, result, p.nbDev)
+    return result
   },
   stream(p) {
     const out = nans(1)
@@ -639,9 +841,9 @@ export const variance: IndicatorDef = {
     const x = input.close
     const n = x.length
     const out = output(n, p.timePeriod - 1)
-    const v = new VarKernel(p.timePeriod)
-    for (let i = 0; i < n; i++) if (v.next(x[i])) out[i] = v.variance
-    return [out]
+    const result = [out]
+    varianceRows(x, p.timePeriod, VARIANCE, result)
+    return result
   },
   stream(p) {
     const out = nans(1)
@@ -704,9 +906,10 @@ export const realizedVol: IndicatorDef = {
     const x = input.close
     const n = x.length
     const out = output(n, 0)
+    const result = [out]
     const k = new RealizedVolKernel(p.timePeriod, p.periodsPerYear)
     for (let i = 0; i < n; i++) out[i] = k.next(x[i])
-    return [out]
+    return result
   },
   stream(p) {
     const out = nans(1)
@@ -777,9 +980,10 @@ export const parkinson: IndicatorDef = {
     const { high, low } = input
     const n = high.length
     const out = output(n, 0)
+    const result = [out]
     const k = new RangeVolKernel(p.timePeriod, p.periodsPerYear)
     for (let i = 0; i < n; i++) out[i] = k.next(parkinsonTerm(high[i], low[i]))
-    return [out]
+    return result
   },
   stream(p) {
     const out = nans(1)
@@ -810,9 +1014,10 @@ export const garmanKlass: IndicatorDef = {
     const { open, high, low, close } = input
     const n = close.length
     const out = output(n, 0)
+    const result = [out]
     const k = new RangeVolKernel(p.timePeriod, p.periodsPerYear)
     for (let i = 0; i < n; i++) out[i] = k.next(garmanKlassTerm(open[i], high[i], low[i], close[i]))
-    return [out]
+    return result
   },
   stream(p) {
     const out = nans(1)
@@ -843,9 +1048,10 @@ export const rogersSatchell: IndicatorDef = {
     const { open, high, low, close } = input
     const n = close.length
     const out = output(n, 0)
+    const result = [out]
     const k = new RangeVolKernel(p.timePeriod, p.periodsPerYear)
     for (let i = 0; i < n; i++) out[i] = k.next(rogersSatchellTerm(open[i], high[i], low[i], close[i]))
-    return [out]
+    return result
   },
   stream(p) {
     const out = nans(1)
@@ -927,9 +1133,10 @@ export const yangZhang: IndicatorDef = {
     const { open, high, low, close } = input
     const n = close.length
     const out = output(n, 0)
+    const result = [out]
     const k = new YangZhangKernel(p.timePeriod, p.periodsPerYear)
     for (let i = 0; i < n; i++) out[i] = k.next(open[i], high[i], low[i], close[i])
-    return [out]
+    return result
   },
   stream(p) {
     const out = nans(1)

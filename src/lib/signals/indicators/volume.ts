@@ -4,7 +4,7 @@
 // Batch outputs are written once per row (`output` leaves only the warm-up prefix NaN); streams whose state is a
 // running number are classes, whose fields V8 updates in place where variables captured by a closure are boxed
 import { param, type IndicatorDef, type Params, type Stream } from '../types.js'
-import { nans, output, RollingMax, RollingMin } from '../util.js'
+import { inChunks, nans, output, RollingMax, RollingMin, type ChunkedKernel } from '../util.js'
 import { EmaKernel, periodParam, WindowSum } from './volatility.js'
 
 const hlcv = ['high', 'low', 'close', 'volume'] as const
@@ -31,6 +31,37 @@ class ObvStream implements Stream {
   }
 }
 
+/** TA_OBV's running total in a kernel run chunk by chunk */
+class ObvRows implements ChunkedKernel {
+  private total: number
+  private prev: number
+  constructor(
+    private readonly close: Float64Array,
+    private readonly volume: Float64Array,
+    private readonly out: Float64Array,
+  ) {
+    this.total = volume[0]
+    this.prev = close[0]
+  }
+  run(from: number, to: number): void {
+    const { close, volume, out } = this
+    let { total, prev } = this
+    // Adding the volume or 0, then subtracting it or 0, is the arithmetic of the stream's branches (x + 0 and x - 0
+    // are x, the total starting from a volume and never being -0) without an unpredictable jump per close
+    for (let i = from; i < to; i++) {
+      const c = close[i]
+      const v = volume[i]
+      const up = c > prev ? v : 0
+      const down = c < prev ? v : 0
+      total = total + up - down
+      out[i] = total
+      prev = c
+    }
+    this.total = total
+    this.prev = prev
+  }
+}
+
 /** On Balance Volume (TA_OBV) */
 export const obv: IndicatorDef = {
   id: 'obv',
@@ -49,17 +80,10 @@ export const obv: IndicatorDef = {
     const { close, volume } = input
     const n = close.length
     const out = output(n, 0)
-    if (n === 0) return [out]
-    let total = volume[0]
-    let prev = close[0]
-    for (let i = 0; i < n; i++) {
-      const c = close[i]
-      if (c > prev) total += volume[i]
-      else if (c < prev) total -= volume[i]
-      out[i] = total
-      prev = c
-    }
-    return [out]
+    const result = [out]
+    if (n === 0) return result
+    inChunks(new ObvRows(close, volume, out), 0, n)
+    return result
   },
   stream: () => new ObvStream(),
 }
@@ -76,6 +100,44 @@ class AdStream implements Stream {
   update(x: Float64Array): void {
     this.total += moneyFlowVolume(x[0], x[1], x[2], x[3])
     this.out[0] = this.total
+  }
+}
+
+/** TA_AD's running total in a kernel run chunk by chunk */
+class AdRows implements ChunkedKernel {
+  private total = 0
+  constructor(
+    private readonly high: Float64Array,
+    private readonly low: Float64Array,
+    private readonly close: Float64Array,
+    private readonly volume: Float64Array,
+    private readonly out: Float64Array,
+  ) {}
+  run(from: number, to: number): void {
+    const { high, low, close, volume, out } = this
+    let total = this.total
+    // Four rows at a time (the divisions do not depend on each other, only the running total does), adding in
+    // row order; the rows left over go first, so that the first chunk runs that code too
+    let i = from
+    for (const head = from + ((to - from) & 3); i < head; i++) {
+      total += moneyFlowVolume(high[i], low[i], close[i], volume[i])
+      out[i] = total
+    }
+    for (; i < to; i += 4) {
+      const m0 = moneyFlowVolume(high[i], low[i], close[i], volume[i])
+      const m1 = moneyFlowVolume(high[i + 1], low[i + 1], close[i + 1], volume[i + 1])
+      const m2 = moneyFlowVolume(high[i + 2], low[i + 2], close[i + 2], volume[i + 2])
+      const m3 = moneyFlowVolume(high[i + 3], low[i + 3], close[i + 3], volume[i + 3])
+      total += m0
+      out[i] = total
+      total += m1
+      out[i + 1] = total
+      total += m2
+      out[i + 2] = total
+      total += m3
+      out[i + 3] = total
+    }
+    this.total = total
   }
 }
 
@@ -97,12 +159,9 @@ export const ad: IndicatorDef = {
     const { high, low, close, volume } = input
     const n = close.length
     const out = output(n, 0)
-    let total = 0
-    for (let i = 0; i < n; i++) {
-      total += moneyFlowVolume(high[i], low[i], close[i], volume[i])
-      out[i] = total
-    }
-    return [out]
+    const result = [out]
+    inChunks(new AdRows(high, low, close, volume, out), 0, n)
+    return result
   },
   stream: () => new AdStream(),
 }
@@ -141,6 +200,52 @@ class AdoscKernel {
   }
 }
 
+/** TA_ADOSC's rows after the warm-up in a kernel run chunk by chunk, the running total and EMAs in locals */
+class AdoscRows implements ChunkedKernel {
+  constructor(
+    private readonly high: Float64Array,
+    private readonly low: Float64Array,
+    private readonly close: Float64Array,
+    private readonly volume: Float64Array,
+    private readonly out: Float64Array,
+    private readonly fastK: number,
+    private readonly fastK1: number,
+    private readonly slowK: number,
+    private readonly slowK1: number,
+    private total: number,
+    private fast: number,
+    private slow: number,
+  ) {}
+  run(from: number, to: number): void {
+    const { high, low, close, volume, out, fastK, fastK1, slowK, slowK1 } = this
+    let { total, fast, slow } = this
+    let i = from
+    // A row left over goes first, so that the first chunk runs that code too
+    if ((to - from) % 2 === 1) {
+      total += moneyFlowVolume(high[i], low[i], close[i], volume[i])
+      fast = fastK * total + fastK1 * fast
+      slow = slowK * total + slowK1 * slow
+      out[i] = fast - slow
+      i++
+    }
+    for (; i < to; i += 2) {
+      const m0 = moneyFlowVolume(high[i], low[i], close[i], volume[i])
+      const m1 = moneyFlowVolume(high[i + 1], low[i + 1], close[i + 1], volume[i + 1])
+      total += m0
+      fast = fastK * total + fastK1 * fast
+      slow = slowK * total + slowK1 * slow
+      out[i] = fast - slow
+      total += m1
+      fast = fastK * total + fastK1 * fast
+      slow = slowK * total + slowK1 * slow
+      out[i + 1] = fast - slow
+    }
+    this.total = total
+    this.fast = fast
+    this.slow = slow
+  }
+}
+
 /** Chaikin A/D Oscillator (TA_ADOSC) */
 export const adosc: IndicatorDef = {
   id: 'adosc',
@@ -163,7 +268,8 @@ export const adosc: IndicatorDef = {
     const n = close.length
     const lb = Math.max(p.fastPeriod, p.slowPeriod) - 1
     const out = output(n, lb)
-    if (n === 0) return [out]
+    const result = [out]
+    if (n === 0) return result
     // AdoscKernel's arithmetic with the state in local variables rather than fields
     const fastK = 2 / (p.fastPeriod + 1)
     const fastK1 = 1 - fastK
@@ -173,13 +279,16 @@ export const adosc: IndicatorDef = {
     total += moneyFlowVolume(high[0], low[0], close[0], volume[0])
     let fast = total
     let slow = total
-    for (let i = 1; i < n; i++) {
+    // The warm-up rows, then the rest two at a time: the money flows first (their divisions do not depend on each
+    // other), then the running total and the EMAs in row order, as in the one-row loop
+    let i = 1
+    for (const end = Math.min(lb, n); i < end; i++) {
       total += moneyFlowVolume(high[i], low[i], close[i], volume[i])
       fast = fastK * total + fastK1 * fast
       slow = slowK * total + slowK1 * slow
-      if (i >= lb) out[i] = fast - slow
     }
-    return [out]
+    inChunks(new AdoscRows(high, low, close, volume, out, fastK, fastK1, slowK, slowK1, total, fast, slow), i, n)
+    return result
   },
   stream(p) {
     const out = nans(1)
@@ -227,9 +336,10 @@ export const cmf: IndicatorDef = {
     const { high, low, close, volume } = input
     const n = close.length
     const out = output(n, 0)
+    const result = [out]
     const k = new CmfKernel(p.timePeriod)
     for (let i = 0; i < n; i++) out[i] = k.next(high[i], low[i], close[i], volume[i])
-    return [out]
+    return result
   },
   stream(p) {
     const out = nans(1)
@@ -286,9 +396,10 @@ export const vwapSession: IndicatorDef = {
     const { open_time, high, low, close, volume } = input
     const n = close.length
     const out = output(n, 0)
+    const result = [out]
     const k = new SessionVwapKernel()
     for (let i = 0; i < n; i++) out[i] = k.next(open_time[i], high[i], low[i], close[i], volume[i])
-    return [out]
+    return result
   },
   stream() {
     const out = nans(1)
@@ -339,9 +450,10 @@ export const vwapRolling: IndicatorDef = {
     const { high, low, close, volume } = input
     const n = close.length
     const out = output(n, 0)
+    const result = [out]
     const k = new WeightedMeanKernel(p.timePeriod)
     for (let i = 0; i < n; i++) out[i] = k.next((high[i] + low[i] + close[i]) / 3, volume[i])
-    return [out]
+    return result
   },
   stream(p) {
     const out = nans(1)
@@ -524,6 +636,7 @@ export const volumeProfile: IndicatorDef = {
     const poc = output(n, p.timePeriod - 1)
     const vah = output(n, p.timePeriod - 1)
     const val = output(n, p.timePeriod - 1)
+    const result = [poc, vah, val]
     const k = new VolumeProfileKernel(p.timePeriod, p.bins, p.valueArea)
     for (let i = 0; i < n; i++) {
       if (!k.next(high[i], low[i], close[i], volume[i])) continue
@@ -531,7 +644,7 @@ export const volumeProfile: IndicatorDef = {
       vah[i] = k.vah
       val[i] = k.val
     }
-    return [poc, vah, val]
+    return result
   },
   stream(p) {
     const out = nans(3)
@@ -585,9 +698,10 @@ export const forceIndex: IndicatorDef = {
     const { close, volume } = input
     const n = close.length
     const out = output(n, 0)
+    const result = [out]
     const k = new ForceIndexKernel(p.timePeriod)
     for (let i = 0; i < n; i++) out[i] = k.next(close[i], volume[i])
-    return [out]
+    return result
   },
   stream(p) {
     const out = nans(1)
@@ -646,9 +760,10 @@ export const eom: IndicatorDef = {
     const { high, low, volume } = input
     const n = high.length
     const out = output(n, 0)
+    const result = [out]
     const k = new EomKernel(p.timePeriod, p.divisor)
     for (let i = 0; i < n; i++) out[i] = k.next(high[i], low[i], volume[i])
-    return [out]
+    return result
   },
   stream(p) {
     const out = nans(1)
@@ -680,9 +795,10 @@ export const vwma: IndicatorDef = {
     const { close, volume } = input
     const n = close.length
     const out = output(n, 0)
+    const result = [out]
     const k = new WeightedMeanKernel(p.timePeriod)
     for (let i = 0; i < n; i++) out[i] = k.next(close[i], volume[i])
-    return [out]
+    return result
   },
   stream(p) {
     const out = nans(1)
@@ -728,13 +844,14 @@ export const pvt: IndicatorDef = {
     const { close, volume } = input
     const n = close.length
     const out = output(n, 0)
+    const result = [out]
     let total = 0
     if (n > 0) out[0] = total
     for (let i = 1; i < n; i++) {
       total += pvtStep(close[i], close[i - 1], volume[i])
       out[i] = total
     }
-    return [out]
+    return result
   },
   stream: () => new PvtStream(),
 }
