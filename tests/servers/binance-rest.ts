@@ -6,11 +6,11 @@
 // Data it serves is whatever it is given; the loaders below read the repo's real files: data.binance.vision
 // kline archives, the freqtrade aggTrades recording and the freqtrade funding-rate history.
 
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import { readFileSync } from 'node:fs'
-import type { AddressInfo } from 'node:net'
 import { gunzipSync } from 'node:zlib'
 import { openArchive } from '../../src/lib/archive/source.js'
+import { LoopbackServer } from './loopback.js'
 
 export type Market = 'spot' | 'futures'
 
@@ -156,53 +156,22 @@ function futuresKlineWeight(limit: number): number {
   return limit < 100 ? 1 : limit < 500 ? 2 : limit <= 1000 ? 5 : 10
 }
 
-export class BinanceRestServer {
+export class BinanceRestServer extends LoopbackServer<Fault> {
   readonly log: LogEntry[] = []
   /** Requests received so far, answered or not */
   received = 0
-  private readonly faults: (Fault & { seen: number; used: number })[] = []
   private readonly used = new Map<string, number>()
   /** Highest weight counted in any window, per market */
   readonly maxUsedWeight: Record<Market, number> = { spot: 0, futures: 0 }
-  private server: Server | undefined
   private readonly windowMs: number
   private readonly windowLabel: string
-  private readonly sockets = new Set<import('node:net').Socket>()
-  url = ''
 
   constructor(readonly o: ServerOptions = {}) {
+    super()
     this.windowLabel = o.weightWindow ?? '1M'
     const m = /^(\d+)([SMHD])$/.exec(this.windowLabel)
     if (!m) throw new Error(`bad weightWindow ${this.windowLabel}`)
     this.windowMs = Number(m[1]) * UNIT_MS[m[2]]
-  }
-
-  async start(): Promise<string> {
-    this.server = createServer((req, res) => void this.handle(req, res))
-    this.server.on('connection', (s) => {
-      this.sockets.add(s)
-      s.on('close', () => this.sockets.delete(s))
-    })
-    await new Promise<void>((resolve) => this.server?.listen(0, '127.0.0.1', resolve))
-    const { port } = this.server.address() as AddressInfo
-    this.url = `http://127.0.0.1:${port}`
-    return this.url
-  }
-
-  async close(): Promise<void> {
-    for (const s of this.sockets) s.destroy()
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()))
-  }
-
-  /** Adds a fault; returns it so a test can read how often it fired. */
-  inject(f: Fault): Fault & { seen: number; used: number } {
-    const entry = { ...f, seen: 0, used: 0 }
-    this.faults.push(entry)
-    return entry
-  }
-
-  clearFaults(): void {
-    this.faults.length = 0
   }
 
   /** Log entries of one endpoint. */
@@ -214,7 +183,7 @@ export class BinanceRestServer {
     return (market === 'spot' ? this.o.spot : this.o.futures) ?? {}
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  protected async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const at = Date.now()
     const u = new URL(req.url ?? '/', 'http://local')
     const path = u.pathname

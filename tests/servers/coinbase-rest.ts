@@ -16,11 +16,11 @@
 //
 // The data it serves is what it is given; the loaders below say where theirs comes from.
 
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import { readFileSync } from 'node:fs'
-import type { AddressInfo, Socket } from 'node:net'
 import { gunzipSync } from 'node:zlib'
 import { openArchive } from '../../src/lib/archive/source.js'
+import { LoopbackServer } from './loopback.js'
 import { loadKlines } from './binance-rest.js'
 
 /** `[time (s), low, high, open, close, volume]` as the API sends it. */
@@ -138,50 +138,19 @@ export function aggregateCandles(oneMinute: readonly CandleRow[], granularity: n
   return out
 }
 
-export class CoinbaseRestServer {
+export class CoinbaseRestServer extends LoopbackServer<Fault> {
   readonly log: LogEntry[] = []
   /** Requests received so far, answered or not */
   received = 0
   /** 429s the rate limiter gave (not injected ones) */
   limited = 0
-  private readonly faults: (Fault & { seen: number; used: number })[] = []
   private readonly aggregated = new Map<string, CandleRow[]>()
   private tokens: number
   private refilledAt = Date.now()
-  private server: Server | undefined
-  private readonly sockets = new Set<Socket>()
-  url = ''
 
   constructor(readonly o: ServerOptions) {
+    super()
     this.tokens = o.burst ?? 15
-  }
-
-  async start(): Promise<string> {
-    this.server = createServer((req, res) => void this.handle(req, res))
-    this.server.on('connection', (s) => {
-      this.sockets.add(s)
-      s.on('close', () => this.sockets.delete(s))
-    })
-    await new Promise<void>((resolve) => this.server?.listen(0, '127.0.0.1', resolve))
-    const { port } = this.server.address() as AddressInfo
-    this.url = `http://127.0.0.1:${port}`
-    return this.url
-  }
-
-  async close(): Promise<void> {
-    for (const s of this.sockets) s.destroy()
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()))
-  }
-
-  /** Adds a fault; returns it so a test can read how often it fired. */
-  inject(f: Fault): Fault & { seen: number; used: number } {
-    const entry = { ...f, seen: 0, used: 0 }
-    this.faults.push(entry)
-    return entry
-  }
-
-  clearFaults(): void {
-    this.faults.length = 0
   }
 
   /** Log entries of one endpoint. */
@@ -200,7 +169,7 @@ export class CoinbaseRestServer {
     return true
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  protected async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const at = Date.now()
     const u = new URL(req.url ?? '/', 'http://local')
     const params = Object.fromEntries(u.searchParams)
