@@ -57,6 +57,14 @@ describe('NumericCsvScanner', () => {
     expect(whole[3].text).toBe('10,0.000000001,12345678901234567,False')
   })
 
+  it('reads the boolean words slowValue takes, and no others', () => {
+    const words = ['true', 'True', 'TRUE', 'false', 'False', 'FALSE', 'tRUE', 'fALSE', 'truex', 'fals', ' true', 'TRUe']
+    const text = words.map((w, i) => `${i},${w}`).join('\n') + '\n'
+    const whole = scanAll(text)
+    for (const size of [1, 3, 4, 6]) expect(scanAll(text, [size])).toEqual(whole)
+    expect(whole.map((r) => r.vals[1])).toEqual([1, 1, 1, 0, 0, 0, NaN, NaN, NaN, NaN, 1, NaN])
+  })
+
   it('skips a UTF-8 byte-order mark and keeps empty fields as NaN', () => {
     const rows = scanAll(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('open_time,open\n1,,3\n')]))
     expect(rows[0].vals[0]).toBeNaN()

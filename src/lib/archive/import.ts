@@ -15,6 +15,13 @@ import { openArchive } from './source.js'
 
 const log = logger('mercury:backfill:archive')
 
+/**
+ * Memory an import may hold rows in per dataset (MERCURY_IMPORT_HOLD_MB, default 1024; 0 turns holding off): rows with keys in order
+ * for partitions new to the lake are written straight to Parquet from there; beyond it, or for anything else
+ * (re-imports, overlaps, files out of order), rows go through DuckDB's staging table, which spills to disk.
+ */
+const IMPORT_HOLD_BYTES = Number(process.env.MERCURY_IMPORT_HOLD_MB ?? 1024) * 2 ** 20
+
 export interface ImportProgress {
   readonly file: string
   readonly fileIndex: number
@@ -30,6 +37,8 @@ export interface ImportOptions extends ArchiveOverrides {
   readonly lakeDir: string
   readonly patterns: readonly string[]
   readonly skipBadRows?: boolean
+  /** Memory to hold rows in per dataset (default MERCURY_IMPORT_HOLD_MB); 0 stages every row in DuckDB */
+  readonly holdBytes?: number
   readonly onProgress?: (p: ImportProgress) => void
 }
 
@@ -81,7 +90,7 @@ export async function importArchives(opts: ImportOptions): Promise<ImportReport>
   let badRows = 0
   let rowsRead = 0
   const lakeExisted = existsSync(opts.lakeDir)
-  const writer = await LakeWriter.open(opts.lakeDir)
+  const writer = await LakeWriter.open(opts.lakeDir, { holdBytes: opts.holdBytes ?? IMPORT_HOLD_BYTES })
   try {
     for (let fi = 0; fi < specs.length; fi++) {
       const spec = specs[fi]
@@ -193,6 +202,7 @@ export async function importArchives(opts: ImportOptions): Promise<ImportReport>
       seconds: (performance.now() - started) / 1000,
     }
   } finally {
+    await writer.settle()
     writer.close()
     // A failed first import must not leave an empty lake skeleton behind
     const tmp = tmpRoot(opts.lakeDir)

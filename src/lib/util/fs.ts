@@ -1,4 +1,5 @@
 import { closeSync, fsyncSync, openSync, renameSync, writeSync, unlinkSync } from 'node:fs'
+import { open } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { randomBytes } from 'node:crypto'
 
@@ -37,6 +38,24 @@ export function fsyncDir(dir: string): void {
   } finally {
     if (fd !== undefined) closeSync(fd)
   }
+}
+
+/** `fsyncDir` for many folders at once: the flushes overlap on the I/O threads instead of waiting in turn. */
+export async function fsyncDirs(dirs: readonly string[]): Promise<void> {
+  await Promise.all(
+    [...new Set(dirs)].map(async (dir) => {
+      try {
+        const fh = await open(dir, 'r')
+        try {
+          await fh.sync()
+        } finally {
+          await fh.close()
+        }
+      } catch {
+        // As in fsyncDir: some filesystems refuse fsync on folders
+      }
+    }),
+  )
 }
 
 /** Short random id for file names. */

@@ -1,0 +1,92 @@
+// Held partitions written to Parquet in the background while the import goes on reading. A partition is written
+// as soon as the rows have moved past it, on one of a few DuckDB connections of the writer's instance ("lanes"),
+// so encoding overlaps with parsing and uses the other cores. Files land in a temp folder; nothing is in the lake
+// until the commit renames them and swaps the manifest.
+
+import { availableParallelism } from 'node:os'
+import { mkdirSync, rmSync } from 'node:fs'
+import { join } from 'node:path'
+import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api'
+import { DirectCopier, type ColumnSegment } from './direct.js'
+
+interface Lane {
+  readonly conn: DuckDBConnection
+  readonly copier: DirectCopier
+  tail: Promise<void>
+  queued: number
+}
+
+export class PartitionSpool {
+  private readonly lanes: Lane[] = []
+  private readonly writes = new Map<number, Promise<string>>()
+  private closed = false
+
+  private constructor(private readonly dir: string) {}
+
+  /** Opens `lanes` connections (default: one per core, at most 4) on the instance. */
+  static async open(instance: DuckDBInstance, dir: string, lanes = Math.min(4, availableParallelism())): Promise<PartitionSpool> {
+    const s = new PartitionSpool(dir)
+    try {
+      mkdirSync(dir, { recursive: true })
+      for (let i = 0; i < Math.max(1, lanes); i++) {
+        const conn = await instance.connect()
+        s.lanes.push({ conn, copier: await DirectCopier.open(conn), tail: Promise.resolve(), queued: 0 })
+      }
+    } catch (err) {
+      s.close()
+      throw err
+    }
+    return s
+  }
+
+  /** Whether partition `i` has been started. */
+  has(i: number): boolean {
+    return this.writes.has(i)
+  }
+
+  /** Starts writing partition `i` (the rows of `segments`, `SELECT select FROM rows`) on the least busy lane. */
+  start(i: number, names: readonly string[], segments: readonly ColumnSegment[], select: string, options: string): void {
+    if (this.closed) throw new Error('spool closed')
+    const lane = this.lanes.reduce((a, b) => (b.queued < a.queued ? b : a))
+    const file = join(this.dir, `${i}.parquet`)
+    lane.queued++
+    const done = lane.tail.then(async () => {
+      try {
+        await lane.copier.write(names, segments, select, file, options)
+        return file
+      } finally {
+        lane.queued--
+      }
+    })
+    // The lane goes on after a failure; the failure itself is reported by `finish`
+    lane.tail = done.then(
+      () => undefined,
+      () => undefined,
+    )
+    this.writes.set(i, done)
+  }
+
+  /** Waits for every write; the files in partition order, or the first failure. */
+  async finish(count: number): Promise<string[]> {
+    const out: string[] = []
+    const settled = await Promise.allSettled([...Array(count).keys()].map((i) => this.writes.get(i) ?? Promise.reject(new Error(`partition ${i} was not written`))))
+    for (const r of settled) {
+      if (r.status === 'rejected') throw r.reason
+      out.push(r.value)
+    }
+    return out
+  }
+
+  /** Waits for the writes started, whatever their outcome (before deleting their files or closing). */
+  async settle(): Promise<void> {
+    await Promise.allSettled([...this.writes.values()])
+  }
+
+  /** Closes the lanes (after `settle`) and deletes any file written. */
+  close(): void {
+    if (this.closed) return
+    this.closed = true
+    for (const l of this.lanes) l.conn.closeSync()
+    rmSync(this.dir, { recursive: true, force: true })
+  }
+}
