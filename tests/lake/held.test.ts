@@ -134,7 +134,7 @@ describe('held rows written straight to Parquet', () => {
     await expectSame(() => [[bars(minutes(0, 60))], [bars(minutes(30, 200), 0, (c) => c.volume.fill(3))]])
   })
 
-  it('fall back beyond the memory budget, after partitions were written in the background', async () => {
+  it('fall back beyond the memory budget', async () => {
     // 13 columns of 8 bytes: the budget holds the first two batches, which already crossed a month boundary
     await expectSame(() => [[bars(minutes(0, 150)), bars(minutes(150, 100)), bars(minutes(250, 100))]], 260 * 13 * 8)
   })

@@ -13,6 +13,11 @@ export interface ColumnDef {
   readonly type: ColumnType
   /** SQL over the staged table producing this column; defaults to `CAST(name AS type)` */
   readonly expr?: string
+  /**
+   * The only strings `expr` yields: the column is then written as a dictionary of them (a DuckDB ENUM, which
+   * readers see as plain strings) instead of a string per row, a third of the cost
+   */
+  readonly values?: readonly string[]
 }
 
 export interface KindSchema {
@@ -31,6 +36,7 @@ export interface KindSchema {
   readonly stagedText?: readonly string[]
 }
 
+const SIDES = ['buy', 'sell', 'unknown'] as const
 const SIDE_EXPR = (col: string) => `CASE WHEN ${col} > 0 THEN 'buy' WHEN ${col} < 0 THEN 'sell' ELSE 'unknown' END`
 
 export const SCHEMAS: Record<Kind, KindSchema> = {
@@ -64,7 +70,7 @@ export const SCHEMAS: Record<Kind, KindSchema> = {
       { name: 'local_timestamp', type: 'BIGINT' },
       { name: 'price', type: 'DOUBLE' },
       { name: 'amount', type: 'DOUBLE' },
-      { name: 'side', type: 'VARCHAR', expr: SIDE_EXPR('side') },
+      { name: 'side', type: 'VARCHAR', expr: SIDE_EXPR('side'), values: SIDES },
     ],
     key: ['id'],
     time: 'timestamp',
@@ -81,7 +87,7 @@ export const SCHEMAS: Record<Kind, KindSchema> = {
       { name: 'local_timestamp', type: 'BIGINT' },
       { name: 'price', type: 'DOUBLE' },
       { name: 'amount', type: 'DOUBLE' },
-      { name: 'side', type: 'VARCHAR', expr: SIDE_EXPR('side') },
+      { name: 'side', type: 'VARCHAR', expr: SIDE_EXPR('side'), values: SIDES },
     ],
     key: ['id'],
     time: 'timestamp',
@@ -98,7 +104,7 @@ export const SCHEMAS: Record<Kind, KindSchema> = {
       { name: 'first_update_id', type: 'BIGINT' },
       { name: 'last_update_id', type: 'BIGINT' },
       { name: 'prev_update_id', type: 'BIGINT' },
-      { name: 'side', type: 'VARCHAR', expr: `CASE WHEN side > 0 THEN 'bid' ELSE 'ask' END` },
+      { name: 'side', type: 'VARCHAR', expr: `CASE WHEN side > 0 THEN 'bid' ELSE 'ask' END`, values: ['bid', 'ask'] },
       { name: 'price', type: 'DOUBLE' },
       { name: 'amount', type: 'DOUBLE' },
     ],
@@ -145,7 +151,7 @@ export const SCHEMAS: Record<Kind, KindSchema> = {
     columns: [
       { name: 'timestamp', type: 'BIGINT' },
       { name: 'local_timestamp', type: 'BIGINT' },
-      { name: 'side', type: 'VARCHAR', expr: SIDE_EXPR('side') },
+      { name: 'side', type: 'VARCHAR', expr: SIDE_EXPR('side'), values: SIDES },
       { name: 'price', type: 'DOUBLE' },
       { name: 'amount', type: 'DOUBLE' },
     ],

@@ -1,7 +1,6 @@
-// Held partitions written to Parquet in the background while the import goes on reading. A partition is written
-// as soon as the rows have moved past it, on one of a few DuckDB connections of the writer's instance ("lanes"),
-// so encoding overlaps with parsing and uses the other cores. Files land in a temp folder; nothing is in the lake
-// until the commit renames them and swaps the manifest.
+// Held partitions written to Parquet on a few DuckDB connections of the writer's instance at once ("lanes"): each
+// COPY from a table function runs on one DuckDB thread, so partitions written side by side use the other cores.
+// Files land in a temp folder; nothing is in the lake until the commit renames them and swaps the manifest.
 
 import { availableParallelism } from 'node:os'
 import { mkdirSync, rmSync } from 'node:fs'
