@@ -10,17 +10,17 @@ import { openDuck } from '../../src/lib/lake/duck.js'
 import { readManifest } from '../../src/lib/lake/manifest.js'
 import { datasetDir } from '../../src/lib/lake/paths.js'
 import type { DatasetId } from '../../src/lib/lake/schema.js'
-import { LakeWriter, type StageBatch } from '../../src/lib/lake/writer.js'
+import { LakeWriter, cutRuns, type StageBatch } from '../../src/lib/lake/writer.js'
 import { OUTAGE, XRPETH_AGG, tempDir, treeHash } from '../helpers.js'
 
 const BARS: DatasetId = { kind: 'bars', exchange: 'binance', symbol: 'TESTUSDT', interval: '1m' }
 const HOLD = 64 << 20
 
 /** Every stored row (sorted by key) and the manifest's statistics, without file names and sizes. */
-async function contents(lake: string, ds: DatasetId): Promise<{ rows: unknown[][]; parts: unknown }> {
+async function contents(lake: string, ds: DatasetId): Promise<{ rows: unknown[][]; parts: unknown; files: Record<string, number> }> {
   const dir = datasetDir(lake, ds)
   const m = readManifest(dir)
-  if (!m) return { rows: [], parts: {} }
+  if (!m) return { rows: [], parts: {}, files: {} }
   const files = Object.values(m.partitions).flatMap((p) => p.files.map((f) => `'${join(dir, f)}'`))
   const duck = await openDuck()
   try {
@@ -29,9 +29,10 @@ async function contents(lake: string, ds: DatasetId): Promise<{ rows: unknown[][
     const parts = Object.fromEntries(
       Object.entries(m.partitions)
         .sort(([a], [b]) => a.localeCompare(b))
-        .map(([k, p]) => [k, { ...p, files: p.files.length, bytes: undefined }]),
+        .map(([k, p]) => [k, { ...p, files: undefined, bytes: undefined }]),
     )
-    return { rows: r.getRows(), parts }
+    const counts = Object.fromEntries(Object.entries(m.partitions).map(([k, p]) => [k, p.files.length]))
+    return { rows: r.getRows(), parts, files: counts }
   } finally {
     duck.close()
   }
@@ -62,10 +63,10 @@ const T0 = Date.UTC(2024, 0, 31, 22, 0) * 1000
 const minutes = (from: number, count: number) => Array.from({ length: count }, (_, i) => T0 + (from + i) * 60e6)
 
 /** Stages the batches (each list is one writer session, committed) into a fresh lake; returns the lake. */
-async function writeBoth(sessions: StageBatch[][], holdBytes: number): Promise<string> {
+async function writeBoth(sessions: StageBatch[][], holdBytes: number, splitRows?: number): Promise<string> {
   const lake = tempDir()
   for (const batches of sessions) {
-    const w = await LakeWriter.open(lake, { holdBytes })
+    const w = await LakeWriter.open(lake, { holdBytes, ...(splitRows ? { splitRows } : {}) })
     try {
       for (const b of batches) await w.stage(BARS, b)
       await w.commit(BARS)
@@ -77,13 +78,14 @@ async function writeBoth(sessions: StageBatch[][], holdBytes: number): Promise<s
   return lake
 }
 
-async function expectSame(sessions: () => StageBatch[][], holdBytes = HOLD) {
-  const held = await writeBoth(sessions(), holdBytes)
+async function expectSame(sessions: () => StageBatch[][], holdBytes = HOLD, splitRows?: number) {
+  const held = await writeBoth(sessions(), holdBytes, splitRows)
   const staged = await writeBoth(sessions(), 0)
   const a = await contents(held, BARS)
   const b = await contents(staged, BARS)
   expect(a.rows.length).toBeGreaterThan(0)
-  expect(a).toEqual(b)
+  expect(a.rows).toEqual(b.rows)
+  expect(a.parts).toEqual(b.parts)
   expect(existsSync(join(held, '.tmp')) ? readdirSync(join(held, '.tmp')) : []).toEqual([])
   return a
 }
@@ -96,8 +98,8 @@ describe('held rows written straight to Parquet', () => {
       return lake
     }
     const ds: DatasetId = { kind: 'bars', exchange: 'binance', symbol: 'BTCUSDT', interval: '1m' }
-    const a = await contents(await run(HOLD), ds)
-    const b = await contents(await run(0), ds)
+    const { files: _a, ...a } = await contents(await run(HOLD), ds)
+    const { files: _b, ...b } = await contents(await run(0), ds)
     expect(a.rows.length).toBe(44_640 - (a.parts as Record<string, { missing: number }>)['2023-03'].missing)
     expect((a.parts as Record<string, { gaps: number }>)['2023-03'].gaps).toBeGreaterThan(0)
     expect(a).toEqual(b)
@@ -110,8 +112,8 @@ describe('held rows written straight to Parquet', () => {
       await importArchives({ lakeDir: lake, patterns: [XRPETH_AGG], holdBytes, instrument: { exchange: 'binance', symbol: 'XRPETH' }, kind: 'agg_trades' })
       return lake
     }
-    const a = await contents(await run(HOLD), ds)
-    const b = await contents(await run(0), ds)
+    const { files: _a, ...a } = await contents(await run(HOLD), ds)
+    const { files: _b, ...b } = await contents(await run(0), ds)
     expect(Object.keys(a.parts as object).length).toBeGreaterThan(1)
     expect(a).toEqual(b)
   })
@@ -120,6 +122,25 @@ describe('held rows written straight to Parquet', () => {
     const r = await expectSame(() => [[bars(minutes(0, 90)), bars(minutes(90, 40)), bars(minutes(140, 5))]])
     expect(Object.keys(r.parts as object)).toEqual(['2024-01', '2024-02'])
     expect((r.parts as Record<string, { gaps: number; missing: number }>)['2024-02']).toMatchObject({ gaps: 1, missing: 10 })
+  })
+
+  it('cut a big partition into several files written side by side, in key order', async () => {
+    const r = await expectSame(() => [[bars(minutes(0, 50)), bars(minutes(50, 70)), bars(minutes(120, 130))]], HOLD, 20)
+    expect(r.parts).toMatchObject({ '2024-01': { rows: 120 }, '2024-02': { rows: 130 } })
+    expect(r.files).toEqual({ '2024-01': 2, '2024-02': 2 })
+  })
+
+  it('cut runs into pieces of nearly equal rows without losing or reordering any', () => {
+    const runs: [number, number, number][] = [[0, 0, 5], [1, 2, 9], [2, 0, 1], [3, 0, 20]]
+    const rows = 5 + 7 + 1 + 20
+    for (let pieces = 1; pieces <= 5; pieces++) {
+      const cut = cutRuns(runs, rows, pieces)
+      expect(cut.length).toBe(pieces)
+      const sizes = cut.map((g) => g.reduce((a, [, f, t]) => a + t - f, 0))
+      expect(Math.max(...sizes) - Math.min(...sizes)).toBeLessThanOrEqual(1)
+      const flat = cut.flat().flatMap(([b, f, t]) => Array.from({ length: t - f }, (_, i) => `${b}:${f + i}`))
+      expect(flat).toEqual(runs.flatMap(([b, f, t]) => Array.from({ length: t - f }, (_, i) => `${b}:${f + i}`)))
+    }
   })
 
   it('fall back when batches arrive out of order', async () => {

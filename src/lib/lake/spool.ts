@@ -16,7 +16,7 @@ interface Lane {
 }
 
 export class PartitionSpool {
-  private readonly lanes: Lane[] = []
+  private readonly lanes_: Lane[] = []
   private readonly writes = new Map<number, Promise<string>>()
   private closed = false
 
@@ -29,7 +29,7 @@ export class PartitionSpool {
       mkdirSync(dir, { recursive: true })
       for (let i = 0; i < Math.max(1, lanes); i++) {
         const conn = await instance.connect()
-        s.lanes.push({ conn, copier: await DirectCopier.open(conn), tail: Promise.resolve(), queued: 0 })
+        s.lanes_.push({ conn, copier: await DirectCopier.open(conn), tail: Promise.resolve(), queued: 0 })
       }
     } catch (err) {
       s.close()
@@ -38,15 +38,15 @@ export class PartitionSpool {
     return s
   }
 
-  /** Whether partition `i` has been started. */
-  has(i: number): boolean {
-    return this.writes.has(i)
+  /** How many writes run side by side */
+  get lanes(): number {
+    return this.lanes_.length
   }
 
-  /** Starts writing partition `i` (the rows of `segments`, `SELECT select FROM rows`) on the least busy lane. */
+  /** Starts write `i` (the rows of `segments`, `SELECT select FROM rows`) on the least busy lane. */
   start(i: number, names: readonly string[], segments: readonly ColumnSegment[], select: string, options: string): void {
     if (this.closed) throw new Error('spool closed')
-    const lane = this.lanes.reduce((a, b) => (b.queued < a.queued ? b : a))
+    const lane = this.lanes_.reduce((a, b) => (b.queued < a.queued ? b : a))
     const file = join(this.dir, `${i}.parquet`)
     lane.queued++
     const done = lane.tail.then(async () => {
@@ -65,10 +65,10 @@ export class PartitionSpool {
     this.writes.set(i, done)
   }
 
-  /** Waits for every write; the files in partition order, or the first failure. */
+  /** Waits for writes 0 to count - 1: their files in that order, or the first failure. */
   async finish(count: number): Promise<string[]> {
     const out: string[] = []
-    const settled = await Promise.allSettled([...Array(count).keys()].map((i) => this.writes.get(i) ?? Promise.reject(new Error(`partition ${i} was not written`))))
+    const settled = await Promise.allSettled([...Array(count).keys()].map((i) => this.writes.get(i) ?? Promise.reject(new Error(`write ${i} was not started`))))
     for (const r of settled) {
       if (r.status === 'rejected') throw r.reason
       out.push(r.value)
@@ -85,7 +85,7 @@ export class PartitionSpool {
   close(): void {
     if (this.closed) return
     this.closed = true
-    for (const l of this.lanes) l.conn.closeSync()
+    for (const l of this.lanes_) l.conn.closeSync()
     rmSync(this.dir, { recursive: true, force: true })
   }
 }

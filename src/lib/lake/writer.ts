@@ -49,6 +49,8 @@ export interface LakeWriterOptions {
    * staging table (an archive import's common case, about 3x faster). Default 0: always the staging table.
    */
   readonly holdBytes?: number
+  /** Held partitions of more than twice this many rows are written as several files at once (default 262,144) */
+  readonly splitRows?: number
 }
 
 /** A batch of rows for one dataset, column-major. */
@@ -188,17 +190,31 @@ export class LakeWriter {
     for (const st of this.stages.values()) await this.dropSpool(st)
   }
 
-  /** Starts writing held partition `i` on one of the parallel connections. */
-  private async spoolPartition(st: StageState, held: HeldRows, i: number): Promise<void> {
-    st.spool ??= await PartitionSpool.open(
+  /**
+   * Writes every held partition to temp Parquet files on parallel connections; the files of each partition, in key
+   * order. A partition of more than 2 x SPLIT_ROWS rows is cut into up to one file per connection (each COPY from
+   * a table function runs on one DuckDB thread: one big partition would leave the other cores idle).
+   */
+  private async writeHeld(st: StageState, held: HeldRows): Promise<string[][]> {
+    const spool = (st.spool ??= await PartitionSpool.open(
       this.duck.instance,
       join(tmpRoot(this.lakeDir), `held-${process.pid}-${randomId()}`),
-    )
-    if (st.spool.has(i)) return
-    const p = held.parts[i]
+    ))
     const names = SCHEMAS[st.ds.kind].staged
-    const segments: ColumnSegment[] = p.runs.map(([b, from, to]) => ({ cols: names.map((n) => held.batches[b].f64[n]), from, to }))
-    st.spool.start(i, names, segments, this.heldSelect(st.ds, p), PARQUET_OPTIONS)
+    const owner: number[] = []
+    for (const [i, p] of held.parts.entries()) {
+      const pieces = Math.max(1, Math.min(spool.lanes, Math.floor(p.rows / (this.opts.splitRows ?? SPLIT_ROWS))))
+      const select = this.heldSelect(st.ds, p)
+      for (const piece of cutRuns(p.runs, p.rows, pieces)) {
+        const segments: ColumnSegment[] = piece.map(([b, from, to]) => ({ cols: names.map((n) => held.batches[b].f64[n]), from, to }))
+        spool.start(owner.length, names, segments, select, PARQUET_OPTIONS)
+        owner.push(i)
+      }
+    }
+    const files = await spool.finish(owner.length)
+    const out: string[][] = held.parts.map(() => [])
+    files.forEach((f, k) => out[owner[k]].push(f))
+    return out
   }
 
   /** The stored columns of a held partition, as SQL over its staged ones. */
@@ -521,21 +537,26 @@ export class LakeWriter {
     const { gran, dir, before } = sql
     const ds = st.ds
     try {
-      for (let i = 0; i < held.parts.length; i++) await this.spoolPartition(st, held, i)
-      const tmps = st.spool ? await st.spool.finish(held.parts.length) : []
+      const tmps = await this.writeHeld(st, held)
       const generation = before.generation + 1
       const partitions: Record<string, PartitionInfo> = { ...before.partitions }
       let rowsWritten = 0
       for (const [i, p] of held.parts.entries()) {
         const pdir = partitionDirName(gran, p.part)
         mkdirSync(join(dir, pdir), { recursive: true })
-        const rel = `${pdir}/part-g${generation}-${randomId()}.parquet`
-        renameSync(tmps[i], join(dir, rel))
+        const files: string[] = []
+        let bytes = 0
+        for (const tmp of tmps[i]) {
+          const rel = `${pdir}/part-g${generation}-${randomId()}.parquet`
+          renameSync(tmp, join(dir, rel))
+          bytes += statSync(join(dir, rel)).size
+          files.push(rel)
+        }
         rowsWritten += p.rows
         partitions[p.part] = {
-          files: [rel],
+          files,
           rows: p.rows,
-          bytes: statSync(join(dir, rel)).size,
+          bytes,
           minTime: p.minTime,
           maxTime: p.maxTime,
           minKey: p.minKey,
@@ -798,6 +819,36 @@ export class LakeWriter {
       this.lock.release()
     }
   }
+}
+
+/** Rows below which a held partition is not cut into several files (see `writeHeld`) */
+const SPLIT_ROWS = 262_144
+
+/** Cuts runs holding `rows` rows into `pieces` consecutive groups of runs, of nearly equal row counts. */
+export function cutRuns(runs: readonly (readonly [number, number, number])[], rows: number, pieces: number): [number, number, number][][] {
+  const out: [number, number, number][][] = []
+  let cur: [number, number, number][] = []
+  let left = rows
+  let goal = Math.ceil(left / Math.max(1, pieces))
+  let taken = 0
+  for (const [b, from, to] of runs) {
+    let at = from
+    while (at < to) {
+      const n = Math.min(to - at, goal - taken)
+      cur.push([b, at, at + n])
+      at += n
+      taken += n
+      if (taken === goal && out.length < pieces - 1) {
+        out.push(cur)
+        cur = []
+        left -= taken
+        taken = 0
+        goal = Math.ceil(left / (pieces - out.length))
+      }
+    }
+  }
+  if (cur.length > 0) out.push(cur)
+  return out
 }
 
 /**
