@@ -1,5 +1,7 @@
 import type { StageBatch } from '../lake/writer.js'
 
+const EMPTY = new Float64Array(0)
+
 /** Column-major rows being collected for one staging call. */
 export class ColumnBatch {
   rows = 0
@@ -10,8 +12,10 @@ export class ColumnBatch {
     readonly names: readonly string[],
     readonly capacity = 65_536,
   ) {
-    this.line = new Float64Array(capacity)
-    this.cols = Object.fromEntries(names.map((n) => [n, new Float64Array(capacity)]))
+    // Columns are allocated on the first row: a parser made per file, and the batch after a file's last one,
+    // would otherwise allocate (and zero) capacity x columns that nothing fills
+    this.line = EMPTY
+    this.cols = Object.fromEntries(names.map((n) => [n, EMPTY]))
   }
 
   get full(): boolean {
@@ -22,6 +26,7 @@ export class ColumnBatch {
   next(): number {
     if (this.rows === this.line.length) {
       const grow = (a: Float64Array) => {
+        if (a.length === 0) return new Float64Array(this.capacity)
         const b = new Float64Array(a.length * 2)
         b.set(a)
         return b
@@ -42,8 +47,8 @@ export class ColumnBatch {
       f64: Object.fromEntries(Object.entries(this.cols).map(([k, v]) => [k, v.subarray(0, n)])),
     }
     this.rows = 0
-    this.line = new Float64Array(this.capacity)
-    this.cols = Object.fromEntries(this.names.map((k) => [k, new Float64Array(this.capacity)]))
+    this.line = EMPTY
+    this.cols = Object.fromEntries(this.names.map((k) => [k, EMPTY]))
     return batch
   }
 }

@@ -11,7 +11,7 @@ import { expandGlob } from '../util/glob.js'
 import { MAX_ARCHIVE_FIELDS, parserFor } from '../exchanges/binance/archive.js'
 import { NumericCsvScanner } from './csv.js'
 import { inferArchive, type ArchiveOverrides, type ArchiveSpec } from './infer.js'
-import { openArchive } from './source.js'
+import { forgetPreloaded, openArchive, preloadArchive } from './source.js'
 
 const log = logger('mercury:backfill:archive')
 
@@ -96,6 +96,8 @@ export async function importArchives(opts: ImportOptions): Promise<ImportReport>
       const spec = specs[fi]
       const t0 = performance.now()
       const archive = openArchive(spec.path)
+      // The next file decompresses on another core while this one is parsed
+      if (fi + 1 < specs.length) preloadArchive(specs[fi + 1].path)
       const parser = parserFor(spec.kind, spec.interval)
       let ds: DatasetId | undefined
       let fileRows = 0
@@ -202,6 +204,7 @@ export async function importArchives(opts: ImportOptions): Promise<ImportReport>
       seconds: (performance.now() - started) / 1000,
     }
   } finally {
+    forgetPreloaded()
     await writer.settle()
     writer.close()
     // A failed first import must not leave an empty lake skeleton behind
