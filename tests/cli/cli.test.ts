@@ -106,16 +106,19 @@ describe('mercury CLI', () => {
       return { lake, before: treeHash(lake), work: tempDir() }
     }
 
-    it('a truncated .csv.gz', () => {
+    it('a truncated .csv.gz, streamed (first file) or decompressed ahead while another is read (second file)', () => {
       const { lake, before, work } = prepared()
       const src = readFileSync(OUTAGE)
       const bad = join(work, 'BTCUSDT-1m-2023-03.csv.gz')
       writeFileSync(bad, src.subarray(0, Math.floor(src.length / 2)))
-      const r = cli(['backfill', '--archive', join(KLINES, 'BTCUSDT-1m-2024-12.zip'), bad], lake)
-      expect(r.code).toBe(1)
-      expect(errorLines(r.stderr)).toHaveLength(1)
-      expect(r.stderr).toMatch(/Corrupt or truncated archive .*BTCUSDT-1m-2023-03\.csv\.gz: unexpected end of file/)
-      expect(treeHash(lake)).toEqual(before)
+      const good = join(KLINES, 'BTCUSDT-1m-2024-12.zip')
+      for (const files of [[good, bad], [bad, good]]) {
+        const r = cli(['backfill', '--archive', ...files], lake)
+        expect(r.code).toBe(1)
+        expect(errorLines(r.stderr)).toHaveLength(1)
+        expect(r.stderr).toMatch(/Corrupt or truncated archive .*BTCUSDT-1m-2023-03\.csv\.gz: unexpected end of file/)
+        expect(treeHash(lake)).toEqual(before)
+      }
     })
 
     it('a zip with a damaged payload, and a truncated zip', () => {
