@@ -8,10 +8,9 @@ import { datasetLabel, type DatasetId } from '../lake/schema.js'
 import { tmpRoot } from '../lake/duck.js'
 import { logger } from '../log.js'
 import { expandGlob } from '../util/glob.js'
-import { MAX_ARCHIVE_FIELDS, parserFor } from '../exchanges/binance/archive.js'
-import { NumericCsvScanner } from './csv.js'
 import { inferArchive, type ArchiveOverrides, type ArchiveSpec } from './infer.js'
-import { forgetPreloaded, openArchive, preloadArchive } from './source.js'
+import { readArchive } from './read.js'
+import { forgetPreloaded } from './source.js'
 
 const log = logger('mercury:backfill:archive')
 
@@ -95,72 +94,62 @@ export async function importArchives(opts: ImportOptions): Promise<ImportReport>
     for (let fi = 0; fi < specs.length; fi++) {
       const spec = specs[fi]
       const t0 = performance.now()
-      const archive = openArchive(spec.path)
-      // The next file decompresses on another core while this one is parsed
-      if (fi + 1 < specs.length) preloadArchive(specs[fi + 1].path)
-      const parser = parserFor(spec.kind, spec.interval)
+      const events = readArchive(spec, specs[fi + 1]?.path)
       let ds: DatasetId | undefined
       let fileRows = 0
-      const flush = async (source: number) => {
-        if (parser.batch.rows === 0) return
-        ds ??= {
-          kind: spec.kind,
-          exchange: spec.exchange ?? parser.impliedExchange ?? 'binance',
-          symbol: spec.symbol,
-          ...(spec.interval ? { interval: spec.interval } : {}),
-        }
-        fileRows += parser.batch.rows
-        await writer.stage(ds, parser.batch.take(source))
-      }
-      let lastReport = 0
-      for await (const entry of archive.entries()) {
-        const source = sources.length
-        sources.push(entry.name)
-        const scanner = new NumericCsvScanner(MAX_ARCHIVE_FIELDS, (v, n, line, text) => parser.row(v, n, line, text))
-        const before = parser.problems.length
-        for await (const chunk of entry.stream) {
-          scanner.push(chunk)
-          if (parser.batch.full || parser.batch.rows > 0.75 * parser.batch.capacity) await flush(source)
-          const now = performance.now()
-          if (opts.onProgress && now - lastReport > 100) {
-            lastReport = now
-            opts.onProgress({
-              file: spec.path,
-              fileIndex: fi,
-              files: specs.length,
-              bytesDone: archive.bytesRead(),
-              bytesTotal: archive.size,
-              rows: rowsRead + fileRows + parser.batch.rows,
-              fileDone: false,
-            })
+      let fileBad = 0
+      let size = 0
+      let source = -1
+      for await (const ev of events) {
+        if (ev.type === 'batch') {
+          ds ??= {
+            kind: spec.kind,
+            exchange: spec.exchange ?? ev.implied ?? 'binance',
+            symbol: spec.symbol,
+            ...(spec.interval ? { interval: spec.interval } : {}),
           }
-        }
-        scanner.end()
-        await flush(source)
-        for (const p of parser.problems.slice(before)) {
-          problems.push({ file: entry.name, line: p.line, reason: `${p.reason}: ${p.text}` })
+          fileRows += ev.batch.rows
+          await writer.stage(ds, { ...ev.batch, source })
+        } else if (ev.type === 'entry') {
+          source = sources.length
+          sources.push(ev.name)
+        } else if (ev.type === 'entryEnd') {
+          for (const p of ev.problems) problems.push({ file: sources[source], line: p.line, reason: `${p.reason}: ${p.text}` })
+        } else if (ev.type === 'progress') {
+          opts.onProgress?.({
+            file: spec.path,
+            fileIndex: fi,
+            files: specs.length,
+            bytesDone: ev.bytesDone,
+            bytesTotal: ev.bytesTotal,
+            rows: rowsRead + ev.rows,
+            fileDone: false,
+          })
+        } else {
+          fileBad = ev.badRows
+          size = ev.size
         }
       }
-      badRows += parser.badRows
+      badRows += fileBad
       rowsRead += fileRows
       if (!ds) {
-        if (parser.badRows === 0) log.warn(`${spec.path} holds no rows`)
+        if (fileBad === 0) log.warn(`${spec.path} holds no rows`)
         ds = { kind: spec.kind, exchange: spec.exchange ?? 'binance', symbol: spec.symbol, interval: spec.interval }
       }
       files.push({
         file: spec.path,
         dataset: ds,
         rows: fileRows,
-        badRows: parser.badRows,
-        bytes: archive.size,
+        badRows: fileBad,
+        bytes: size,
         seconds: (performance.now() - t0) / 1000,
       })
       opts.onProgress?.({
         file: spec.path,
         fileIndex: fi,
         files: specs.length,
-        bytesDone: archive.size,
-        bytesTotal: archive.size,
+        bytesDone: size,
+        bytesTotal: size,
         rows: rowsRead,
         fileDone: true,
       })
