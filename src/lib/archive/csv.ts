@@ -115,18 +115,24 @@ export class NumericCsvScanner {
           neg = true
           c = buf[++i]
         }
+        // Integer digits, then (after a point) fraction digits: two tight loops rather than one with a flag
         let m = 0
-        let digits = 0
-        let frac = -1
-        for (;;) {
-          if (c >= 48 && c <= 57) {
-            m = m * 10 + (c - 48)
-            digits++
-            if (frac >= 0) frac++
-          } else if (c === 46 && frac < 0) {
-            frac = 0
-          } else break
+        const d0 = i
+        while (c >= 48 && c <= 57) {
+          m = m * 10 + (c - 48)
           c = buf[++i]
+        }
+        let digits = i - d0
+        let frac = -1
+        if (c === 46) {
+          const f0 = ++i
+          c = buf[i]
+          while (c >= 48 && c <= 57) {
+            m = m * 10 + (c - 48)
+            c = buf[++i]
+          }
+          frac = i - f0
+          digits += frac
         }
         let v: number
         if (c === 44 || c === 10 || c === 13) {
