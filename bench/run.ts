@@ -4,7 +4,7 @@
 
 import { spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { cpus, freemem, totalmem, tmpdir, platform, release } from 'node:os'
+import { cpus, freemem, loadavg, totalmem, tmpdir, platform, release } from 'node:os'
 import { join, resolve } from 'node:path'
 import { gunzipSync } from 'node:zlib'
 import { NumericCsvScanner } from '../src/lib/archive/csv.js'
@@ -71,6 +71,7 @@ async function main() {
     await writeSection(only as keyof typeof SECTIONS)
     return
   }
+  const loadAtStart = loadavg()[0]
   const haveYear = existsSync(join(SHARED, 'BTCUSDT-1m-2024-01.csv.gz'))
   const gzFiles = haveYear
     ? Array.from({ length: 12 }, (_, i) => join(SHARED, `BTCUSDT-1m-2024-${String(i + 1).padStart(2, '0')}.csv.gz`))
@@ -219,7 +220,8 @@ async function main() {
   const machine = `${cpu}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM (${(freemem() / 2 ** 30).toFixed(0)} free), ${platform()} ${release()}, Node ${process.version}, @duckdb/node-api ${pkg.version}`
   const table = ['| benchmark | result | target | notes |', '|---|---|---|---|', ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n')
   const doc = readFileSync(join(ROOT, 'BENCHMARKS.md'), 'utf8')
-  const generated = `<!-- bench:start -->\nMeasured ${new Date().toISOString().slice(0, 10)} on ${machine}. Data: ${source}.\n\n${table}\n<!-- bench:end -->`
+  const load = `1-minute load average ${loadAtStart.toFixed(2)} at the start and ${loadavg()[0].toFixed(2)} at the end (other processes share the cores: timings on a busy machine run slower and vary more)`
+  const generated = `<!-- bench:start -->\nMeasured ${new Date().toISOString().slice(0, 10)} on ${machine}. Data: ${source}. ${load}.\n\n${table}\n<!-- bench:end -->`
   writeFileSync(join(ROOT, 'BENCHMARKS.md'), doc.replace(/<!-- bench:start -->[\s\S]*<!-- bench:end -->/, generated))
   log('\nBENCHMARKS.md updated')
   if (only === 'import') return
