@@ -326,6 +326,62 @@ describe('liquidity_walls', () => {
   })
 })
 
+describe('liquidity_walls, every level count', () => {
+  /** Largest size (first level on ties) over the median of the first `lv` sizes of one side, by sorting */
+  function wallOf(b: Columns, side: 'bid' | 'ask', i: number, lv: number): { wall: number; at: number } {
+    const sizes: number[] = []
+    let top = -1
+    let at = 0
+    for (let k = 0; k < lv; k++) {
+      const sz = b[`${side}_sz_${k}`][i]
+      sizes.push(sz)
+      if (sz > top) {
+        top = sz
+        at = k
+      }
+    }
+    sizes.sort((x, y) => x - y)
+    const med = lv % 2 ? sizes[(lv - 1) / 2] : (sizes[lv / 2 - 1] + sizes[lv / 2]) / 2
+    return { wall: med > 0 ? top / med : NaN, at }
+  }
+
+  it('equals a sorted median exactly, on the real book and on books with ties, zeros and jumps', async () => {
+    const real = await realBook()
+    // A synthetic book whose sizes repeat, drop to zero and jump between rows, so that the previous row's median is
+    // sometimes a poor pivot
+    let seed = 3
+    const rnd = () => (seed = (seed * 16807) % 2147483647) / 2147483647
+    const rows = 400
+    const synthetic: Record<string, Float64Array> = { timestamp: new Float64Array(rows) }
+    for (const c of BOOK_COLUMNS) synthetic[c] = new Float64Array(rows)
+    for (let i = 0; i < rows; i++) {
+      const regime = Math.floor(i / 50) % 4
+      for (let k = 0; k < BOOK_LEVELS; k++) {
+        synthetic[`bid_px_${k}`][i] = 100 - k * 0.01
+        synthetic[`ask_px_${k}`][i] = 100.01 + k * 0.01
+        for (const side of ['bid', 'ask']) {
+          synthetic[`${side}_sz_${k}`][i] =
+            regime === 0 ? Math.floor(rnd() * 4) : regime === 1 ? (rnd() < 0.6 ? 0 : rnd()) : regime === 2 ? rnd() * 10 ** (rnd() * 6) : 1
+        }
+      }
+    }
+    for (const b of [real, synthetic as Columns]) {
+      const n = b.bid_px_0.length
+      for (let lv = 3; lv <= BOOK_LEVELS; lv++) {
+        const [bw, bbps, aw, abps] = run(liquidityWalls, b, { levels: lv })
+        for (let i = 0; i < n; i++) {
+          const mid = (b.bid_px_0[i] + b.ask_px_0[i]) / 2
+          for (const [side, wall, bps] of [['bid', bw, bbps], ['ask', aw, abps]] as const) {
+            const want = wallOf(b, side, i, lv)
+            expect(wall[i], `${side} wall, ${lv} levels, row ${i}`).toBe(want.wall)
+            expect(bps[i]).toBe(mid > 0 ? (10000 * Math.abs(b[`${side}_px_${want.at}`][i] - mid)) / mid : NaN)
+          }
+        }
+      }
+    }
+  })
+})
+
 /** Two-pass OLS slope of y on x */
 function slope(x: number[], y: number[]): number {
   const mx = x.reduce((a, v) => a + v, 0) / x.length

@@ -205,6 +205,95 @@ describe('volume profile', () => {
     }
   })
 
+  it('equals a from-scratch profile of every window, bit for bit, with ties, zero volumes and flat prices', () => {
+    // The kernel keeps bins, sums and the fullest bin from row to row and settles most value-area compares with a
+    // running total; this recomputes everything per window the plain way: each bar's bin, each bin's volume and
+    // the total summed oldest first, the fullest bin by a scan, the value area grown pair by pair
+    function profile(h: Float64Array, l: Float64Array, c: Float64Array, v: Float64Array, to: number, per: number, bins: number, area: number) {
+      const from = to - per + 1
+      let low = Infinity
+      let high = -Infinity
+      for (let j = from; j <= to; j++) {
+        low = Math.min(low, l[j])
+        high = Math.max(high, h[j])
+      }
+      const span = high - low
+      const hist = new Float64Array(bins)
+      let total = 0
+      for (let j = from; j <= to; j++) {
+        const tp = (h[j] + l[j] + c[j]) / 3
+        const k = span > 0 ? Math.min(bins - 1, Math.max(0, Math.floor(((tp - low) / span) * bins))) : 0
+        hist[k] += v[j]
+        total += v[j]
+      }
+      const mid = (bins - 1) / 2
+      let poc = 0
+      for (let b = 1; b < bins; b++) {
+        if (hist[b] > hist[poc] || (hist[b] === hist[poc] && Math.abs(b - mid) < Math.abs(poc - mid))) poc = b
+      }
+      let lo = poc
+      let hi = poc
+      let acc = hist[poc]
+      while (acc < area * total && (lo > 0 || hi < bins - 1)) {
+        const up = hi < bins - 1 ? hist[hi + 1] + (hi + 2 < bins ? hist[hi + 2] : 0) : -Infinity
+        const down = lo > 0 ? hist[lo - 1] + (lo - 2 >= 0 ? hist[lo - 2] : 0) : -Infinity
+        if (up >= down) {
+          hi = Math.min(hi + 2, bins - 1)
+          acc += up
+        } else {
+          lo = Math.max(lo - 2, 0)
+          acc += down
+        }
+      }
+      const w = span / bins
+      return [low + (poc + 0.5) * w, hi === bins - 1 ? high : low + (hi + 1) * w, lo === 0 ? low : low + lo * w]
+    }
+    let seed = 7
+    const rnd = () => (seed = (seed * 16807) % 2147483647) / 2147483647
+    const n = 1500
+    for (const [per, bins, area, kind] of [
+      [60, 24, 0.7, 'real-like'],
+      [5, 5, 0.7, 'integer volumes'],
+      [30, 7, 0.5, 'zero volumes'],
+      [12, 3, 1, 'flat prices'],
+      [2, 50, 0.1, 'tiny and huge volumes'],
+      // The whole window: the value area's sum and the total meet within rounding
+      [40, 6, 1, 'real-like'],
+      [9, 4, 1, 'tiny and huge volumes'],
+    ] as const) {
+      const h = new Float64Array(n)
+      const l = new Float64Array(n)
+      const c = new Float64Array(n)
+      const v = new Float64Array(n)
+      let price = 100
+      for (let i = 0; i < n; i++) {
+        if (kind !== 'flat prices' || i % 200 === 0) price += rnd() - 0.5
+        h[i] = price + (kind === 'flat prices' ? 0 : rnd())
+        l[i] = price - (kind === 'flat prices' ? 0 : rnd())
+        c[i] = l[i] + (h[i] - l[i]) * rnd()
+        v[i] =
+          kind === 'integer volumes' ? Math.floor(rnd() * 3) :
+          kind === 'zero volumes' ? (rnd() < 0.3 ? 0 : rnd() * 5) :
+          kind === 'tiny and huge volumes' ? (rnd() < 0.5 ? rnd() * 1e-9 : rnd() * 1e9) :
+          rnd() * 10
+      }
+      const kernel = new VolumeProfileKernel(per, bins, area)
+      for (let i = 0; i < n; i++) {
+        if (!kernel.next(h[i], l[i], c[i], v[i])) continue
+        const [poc, vah, val] = profile(h, l, c, v, i, per, bins, area)
+        expect([kernel.poc, kernel.vah, kernel.val], `${kind}, row ${i}`).toEqual([poc, vah, val])
+      }
+    }
+  })
+
+  it('ends on bad data with negative volumes', () => {
+    // A pair of bins below -1 once made the value area add the exhausted side's -1 for ever
+    const kernel = new VolumeProfileKernel(4, 8, 0.9)
+    const vols = [5, -20, -30, 1, 2, -50, 3, 4]
+    for (let i = 0; i < vols.length; i++) kernel.next(100 + i, 99 + i, 99.5 + i, vols[i])
+    expect(Number.isFinite(kernel.poc)).toBe(true)
+  })
+
   it('reads a close above the value area as bullish', () => {
     const def = indicator('volume_profile')
     expect(def.reading?.([100, 105, 95], [0, 0, 106, 1])).toBe('bullish')

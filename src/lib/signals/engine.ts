@@ -2,7 +2,7 @@
 
 import { UsageError } from '../errors.js'
 import type { Columns, IndicatorDef, Params, Stream } from './types.js'
-import { nans, scratch, scratchBytes, withArena, type BatchArena } from './util.js'
+import { columnSum, nans, scratch, scratchBytes, withArena, type BatchArena } from './util.js'
 
 export { BatchArena } from './util.js'
 
@@ -40,50 +40,15 @@ function inputsOf(def: IndicatorDef, input: Columns): { cols: Float64Array[]; n:
   return { cols, n }
 }
 
-/** Rows per call of `chunkSum` */
-const CHUNK = 4096
-
-/**
- * Sum of c[from..to), to - from a multiple of 8, over eight running sums so that the adds do not wait on each
- * other. A short loop called once per chunk rather than one loop over the whole column: V8 then optimises it as a
- * function with the feedback of whole calls, where a single long loop would be compiled mid-run (on-stack
- * replacement) and fall back to slower code on every call at the first statement after it
- */
-function chunkSum(c: Float64Array, from: number, to: number): number {
-  let s0 = 0
-  let s1 = 0
-  let s2 = 0
-  let s3 = 0
-  let s4 = 0
-  let s5 = 0
-  let s6 = 0
-  let s7 = 0
-  for (let i = from; i < to; i += 8) {
-    s0 += c[i]
-    s1 += c[i + 1]
-    s2 += c[i + 2]
-    s3 += c[i + 3]
-    s4 += c[i + 4]
-    s5 += c[i + 5]
-    s6 += c[i + 6]
-    s7 += c[i + 7]
-  }
-  return s0 + s1 + (s2 + s3) + (s4 + s5 + (s6 + s7))
-}
-
 /**
  * Whether every value of `c` is finite. A sum is finite only if every term is (a NaN or an infinity survives any
- * addition), so the common all-finite column costs one add per value; only a sum that is not finite, from a
- * non-finite value or from overflow, is checked value by value (x * 0 is ±0 for a finite x, NaN otherwise)
+ * addition), so the common all-finite column costs one add per value (columnSum); only a sum that is not finite,
+ * from a non-finite value or from overflow, is checked value by value (x * 0 is ±0 for a finite x, NaN otherwise)
  */
 function allFinite(c: Float64Array): boolean {
-  const n = c.length
-  let s = 0
-  let i = 0
-  for (const head = n & 7; i < head; i++) s += c[i]
-  for (; i < n; i += CHUNK) s += chunkSum(c, i, Math.min(n, i + CHUNK))
+  const s = columnSum(c)
   if (s - s === 0) return true
-  for (i = 0; i < n; i++) if (c[i] * 0 !== 0) return false
+  for (let i = 0; i < c.length; i++) if (c[i] * 0 !== 0) return false
   return true
 }
 
@@ -112,6 +77,12 @@ export function runBatch(
 }
 
 function batchOf(def: IndicatorDef, input: Columns, cols: Float64Array[], n: number, p: Params): Float64Array[] {
+  // A definition that checks its inputs as it computes saves the scan below on the usual all-finite input. When it
+  // saw a non-finite value its outputs are dropped (with an arena, they stay taken until the arena is reset)
+  if (def.batchIfFinite) {
+    const outs = def.batchIfFinite(input, p)
+    if (outs) return outs
+  }
   let finite = true
   for (let k = 0; k < cols.length && finite; k++) finite = allFinite(cols[k])
   if (finite) return def.batch(input, p)

@@ -57,6 +57,14 @@ export interface IndicatorDef {
   lookback(p: Params): number
   /** Whole-series computation; one Float64Array per output, each as long as the inputs */
   batch(input: Columns, p: Params): Float64Array[]
+  /**
+   * Optional: `batch` with its own check of the inputs, for a definition whose computation costs about as much as
+   * runBatch's scan of every input value for non-finite ones. It returns `batch`'s outputs when every value of every
+   * input column is finite, and undefined when one is not; it may also return undefined when it cannot tell (a check
+   * sum that overflowed). runBatch then skips its scan, and on undefined takes its usual path for rows with a
+   * non-finite input, so the outputs are the same either way
+   */
+  batchIfFinite?(input: Columns, p: Params): Float64Array[] | undefined
   stream(p: Params): Stream
   /** One-word reading from the latest outputs (and the latest inputs) */
   reading?(out: ArrayLike<number>, x: ArrayLike<number>): Reading

@@ -225,7 +225,7 @@ export class RollingMin {
 }
 
 /** Row of the largest of a[from..to], the latest on ties: TA-Lib's rescan of a window whose extreme left it */
-function argMax(a: Float64Array, from: number, to: number): number {
+export function argMax(a: Float64Array, from: number, to: number): number {
   let at = from
   let best = a[from]
   for (let i = from + 1; i <= to; i++) {
@@ -238,7 +238,7 @@ function argMax(a: Float64Array, from: number, to: number): number {
 }
 
 /** Row of the smallest of a[from..to], the latest on ties */
-function argMin(a: Float64Array, from: number, to: number): number {
+export function argMin(a: Float64Array, from: number, to: number): number {
   let at = from
   let best = a[from]
   for (let i = from + 1; i <= to; i++) {
@@ -336,6 +336,60 @@ export interface ChunkedKernel {
  */
 export function inChunks(k: ChunkedKernel, from: number, n: number): void {
   for (let i = from; i < n; i += CHUNK) k.run(i, Math.min(n, i + CHUNK))
+}
+
+/** Rows per call of `chunkSum` */
+const SUM_CHUNK = 4096
+
+/**
+ * Sum of c[from..to), to - from a multiple of 8, over eight running sums so that the adds do not wait on each
+ * other. A short loop called once per chunk rather than one loop over the whole column: V8 then optimises it as a
+ * function with the feedback of whole calls, where a single long loop would be compiled mid-run (on-stack
+ * replacement) and fall back to slower code on every call at the first statement after it
+ */
+function chunkSum(c: Float64Array, from: number, to: number): number {
+  let s0 = 0
+  let s1 = 0
+  let s2 = 0
+  let s3 = 0
+  let s4 = 0
+  let s5 = 0
+  let s6 = 0
+  let s7 = 0
+  for (let i = from; i < to; i += 8) {
+    s0 += c[i]
+    s1 += c[i + 1]
+    s2 += c[i + 2]
+    s3 += c[i + 3]
+    s4 += c[i + 4]
+    s5 += c[i + 5]
+    s6 += c[i + 6]
+    s7 += c[i + 7]
+  }
+  return s0 + s1 + (s2 + s3) + (s4 + s5 + (s6 + s7))
+}
+
+/**
+ * Sum of every value of `c` in no particular order, about one add per value: finite only if every value is (or
+ * not, rarely, from overflow). runBatch's scan for non-finite inputs, and a `batchIfFinite` check of the columns
+ * its kernel does not read
+ */
+export function columnSum(c: Float64Array): number {
+  const n = c.length
+  let s = 0
+  let i = 0
+  for (const head = n & 7; i < head; i++) s += c[i]
+  for (; i < n; i += SUM_CHUNK) s += chunkSum(c, i, Math.min(n, i + SUM_CHUNK))
+  return s
+}
+
+/**
+ * `batchIfFinite`'s answer from a kernel's check value: a sum over every input value of x * 0 (or of terms that any
+ * non-finite input makes non-finite), so it is finite, and `check - check` 0, exactly when every input was finite
+ * (or, rarely, not finite only because a term overflowed: then runBatch takes the slower path, with the same values)
+ */
+export function ifFinite(outs: Float64Array[], check: number): Float64Array[] | undefined {
+  return check - check === 0 ? outs : undefined
 }
 
 /** Whether a batch is running with an arena: definitions may then trade scratch memory for speed */

@@ -15,7 +15,7 @@
 // output row once. Rolling sums are recomputed from their window every time it wraps, which keeps add-and-subtract
 // rounding from drifting over long series at O(1) amortised cost.
 import { param, type Columns, type IndicatorDef, type Params, type Reading, type Stream } from '../types.js'
-import { inChunks, nans, output, type ChunkedKernel } from '../util.js'
+import { CHUNK, columnSum, ifFinite, inChunks, nans, output, type ChunkedKernel } from '../util.js'
 
 export const BOOK_LEVELS = 20
 const levelCols = (side: 'bid' | 'ask', what: 'px' | 'sz') => Array.from({ length: BOOK_LEVELS }, (_, k) => `${side}_${what}_${k}`)
@@ -384,6 +384,67 @@ export const ofi: IndicatorDef = {
   reading: (out) => sign(out[0]),
 }
 
+/**
+ * depth_imbalance's batch loop in a kernel run chunk by chunk. Each side's sum over the levels goes level by level
+ * into a chunk-sized array, as the row's own loop adds them (from 0, the best level first): one column per inner
+ * loop rather than 2 x levels columns per row. `check` is the sum of the chunks' sums, times 0
+ */
+class DepthImbalanceRows implements ChunkedKernel {
+  check = 0
+  private readonly bid = new Float64Array(CHUNK)
+  private readonly ask = new Float64Array(CHUNK)
+  constructor(
+    private readonly bids: Float64Array[],
+    private readonly asks: Float64Array[],
+    private readonly out: Float64Array,
+  ) {}
+  run(from: number, to: number): void {
+    const { bids, asks, bid, ask, out } = this
+    const m = to - from
+    bid.fill(0, 0, m)
+    ask.fill(0, 0, m)
+    for (let k = 0; k < bids.length; k++) {
+      addTo(bid, bids[k], from, m)
+      addTo(ask, asks[k], from, m)
+    }
+    let check = this.check
+    for (let r = 0; r < m; r++) {
+      const b = bid[r]
+      const a = ask[r]
+      const all = b + a
+      check += all * 0
+      out[from + r] = all > 0 ? (b - a) / all : 0
+    }
+    this.check = check
+  }
+}
+
+/** acc[r] += c[from + r] for r < m */
+function addTo(acc: Float64Array, c: Float64Array, from: number, m: number): void {
+  for (let r = 0; r < m; r++) acc[r] += c[from + r]
+}
+
+/**
+ * depth_imbalance into `out`; returns the kernel's check of the sizes it read, or with `check`, NaN without running
+ * it when a size past `levels` is not finite
+ */
+function depthImbalanceRows(input: Columns, lv: number, out: Float64Array, check: boolean): number {
+  const bidNames = levelCols('bid', 'sz')
+  const askNames = levelCols('ask', 'sz')
+  if (check) {
+    let others = 0
+    for (let k = lv; k < BOOK_LEVELS; k++) others += (columnSum(input[bidNames[k]]) + columnSum(input[askNames[k]])) * 0
+    if (others !== 0) return NaN
+  }
+  const k = new DepthImbalanceRows(
+    bidNames.slice(0, lv).map((c) => input[c]),
+    askNames.slice(0, lv).map((c) => input[c]),
+    out,
+  )
+  inChunks(k, 0, out.length)
+  return k.check
+}
+
 /** Depth imbalance over the top N levels. */
 export const depthImbalance: IndicatorDef = {
   id: 'depth_imbalance',
@@ -398,23 +459,13 @@ export const depthImbalance: IndicatorDef = {
     '0 when both sides are empty. Sizes are in base units, so deep levels far from the mid count fully.',
   lookback: () => 0,
   batch(input, p) {
-    const lv = p.levels
-    const bids = levelCols('bid', 'sz').slice(0, lv).map((k) => input[k])
-    const asks = levelCols('ask', 'sz').slice(0, lv).map((k) => input[k])
-    const n = bids[0].length
-    const out = output(n, 0)
-    const result = [out]
-    for (let i = 0; i < n; i++) {
-      let bid = 0
-      let ask = 0
-      for (let k = 0; k < lv; k++) {
-        bid += bids[k][i]
-        ask += asks[k][i]
-      }
-      const all = bid + ask
-      out[i] = all > 0 ? (bid - ask) / all : 0
-    }
-    return result
+    const out = output(input.bid_sz_0.length, 0)
+    depthImbalanceRows(input, p.levels, out, false)
+    return [out]
+  },
+  batchIfFinite(input, p) {
+    const out = output(input.bid_sz_0.length, 0)
+    return ifFinite([out], depthImbalanceRows(input, p.levels, out, true))
   },
   stream: (p) => new DepthImbalanceStream(p.levels),
   reading: (out) => sign(out[0]),
@@ -477,28 +528,121 @@ export const spread: IndicatorDef = {
 }
 
 /**
- * Median of `n` values of `v` (from `off`, every `stride`), with `scratch` of n + 1 slots (no allocation). The median
- * needs only the smallest n/2 + 1 values, so only those are kept, sorted by insertion behind a -Infinity sentinel in
- * scratch[0]; a value not below the largest kept one is passed over. The order statistics, and so the median, are
- * the same as a full sort's
+ * Median of a book side's level sizes, row after row: `of(v, off, stride)` is the median of the n values of `v` from
+ * `off`, every `stride`. The previous row's median is a pivot: the values are split into those below it and the
+ * rest, without a branch per value (the compare's result is added as a number), and the median's one or two ranks
+ * are then picked from the part that holds them by keeping only its few values nearest the pivot, sorted by
+ * insertion. On real books the median moves little from one snapshot to the next, so those are a handful of values
+ * and the unpredictable branches a few, where keeping the smallest n/2 + 1 of all n sorted takes about twenty. The
+ * order statistics, and so the median, do not depend on the pivot; only the time does. The same pass finds the
+ * largest value, liquidity_walls' wall
  */
-function median(v: Float64Array, off: number, stride: number, n: number, scratch: Float64Array): number {
-  const keep = (n >> 1) + 1
-  scratch[0] = -Infinity
-  let len = 0
-  for (let i = 0; i < n; i++) {
-    const a = v[off + i * stride]
-    let j: number
-    if (len < keep) j = len++
-    else if (a >= scratch[keep]) continue
-    else j = keep - 1
-    while (scratch[j] > a) {
-      scratch[j + 1] = scratch[j]
-      j--
-    }
-    scratch[j + 1] = a
+class LevelMedian {
+  /** The largest value of the latest call (from -1) and its first position (0 when none is above -1) */
+  top = -1
+  topAt = 0
+  /** Sum of the latest call's values: finite only if each of them is */
+  sum = 0
+  private pivot = 0
+  private readonly below: Float64Array
+  private readonly above: Float64Array
+  /** The values kept by `smallest` or `largest`, from index 1, behind a sentinel in index 0 */
+  private readonly kept: Float64Array
+  constructor(private readonly n: number) {
+    this.below = new Float64Array(n)
+    this.above = new Float64Array(n)
+    this.kept = new Float64Array(n + 1)
   }
-  return n % 2 ? scratch[(n + 1) / 2] : (scratch[n / 2] + scratch[n / 2 + 1]) / 2
+  of(v: Float64Array, off: number, stride: number): number {
+    const { n, below, above, pivot } = this
+    // Write each value to both parts and advance the one it belongs to. The largest value comes on the way: after
+    // the first few values a larger one is rare, so that branch is seldom mispredicted
+    let nb = 0
+    let na = 0
+    let top = -1
+    let topAt = 0
+    let sum = 0
+    for (let k = 0, at = off; k < n; k++, at += stride) {
+      const x = v[at]
+      const lt = +(x < pivot)
+      below[nb] = x
+      above[na] = x
+      nb += lt
+      na += 1 - lt
+      sum += x
+      if (x > top) {
+        top = x
+        topAt = k
+      }
+    }
+    this.top = top
+    this.topAt = topAt
+    this.sum = sum
+    // 0-based ranks of the median's values: equal for odd n
+    const r1 = (n - 1) >> 1
+    const r2 = n >> 1
+    const kept = this.kept
+    let a: number
+    let b: number
+    if (nb > r2) {
+      // Both among the values below the pivot: its m largest, the lowest of them rank r1
+      const m = nb - r1
+      this.largest(below, nb, m)
+      a = kept[m]
+      b = kept[m - (r2 - r1)]
+    } else if (nb <= r1) {
+      // Both among the rest: its m smallest, the highest of them rank r2
+      const m = r2 - nb + 1
+      this.smallest(above, na, m)
+      a = kept[r1 - nb + 1]
+      b = kept[m]
+    } else {
+      // n even and exactly n/2 values below: the largest of those and the smallest of the rest
+      a = below[0]
+      for (let k = 1; k < nb; k++) if (below[k] > a) a = below[k]
+      b = above[0]
+      for (let k = 1; k < na; k++) if (above[k] < b) b = above[k]
+    }
+    const med = r1 === r2 ? a : (a + b) / 2
+    this.pivot = med
+    return med
+  }
+  /** The m smallest of a[0..len), ascending, into kept[1..m] */
+  private smallest(a: Float64Array, len: number, m: number): void {
+    const kept = this.kept
+    kept[0] = -Infinity
+    let count = 0
+    for (let i = 0; i < len; i++) {
+      const x = a[i]
+      let j: number
+      if (count < m) j = count++
+      else if (x >= kept[m]) continue
+      else j = m - 1
+      while (kept[j] > x) {
+        kept[j + 1] = kept[j]
+        j--
+      }
+      kept[j + 1] = x
+    }
+  }
+  /** The m largest of a[0..len), descending, into kept[1..m] */
+  private largest(a: Float64Array, len: number, m: number): void {
+    const kept = this.kept
+    kept[0] = Infinity
+    let count = 0
+    for (let i = 0; i < len; i++) {
+      const x = a[i]
+      let j: number
+      if (count < m) j = count++
+      else if (x <= kept[m]) continue
+      else j = m - 1
+      while (kept[j] < x) {
+        kept[j + 1] = kept[j]
+        j--
+      }
+      kept[j + 1] = x
+    }
+  }
 }
 
 /** Distance of a wall's price from the mid in bps; NaN without a positive mid */
@@ -506,27 +650,18 @@ const wallBps = (px: number, mid: number) => (mid > 0 ? (10000 * Math.abs(px - m
 
 class LiquidityWallsStream implements Stream {
   readonly out = nans(4)
-  private readonly scratch: Float64Array
-  constructor(private readonly lv: number) {
-    this.scratch = new Float64Array(lv + 1)
+  private readonly medians: LevelMedian[]
+  constructor(lv: number) {
+    this.medians = [new LevelMedian(lv), new LevelMedian(lv)]
   }
   update(x: Float64Array): void {
-    const lv = this.lv
     const mid = (x[0] + x[2]) / 2
     // Side s: prices at 4k + 2s, sizes at 4k + 2s + 1 (s = 0 bid, 1 ask)
     for (let s = 0; s < 2; s++) {
-      let top = -1
-      let at = 0
-      for (let k = 0; k < lv; k++) {
-        const sz = x[4 * k + 2 * s + 1]
-        if (sz > top) {
-          top = sz
-          at = k
-        }
-      }
-      const med = median(x, 2 * s + 1, 4, lv, this.scratch)
-      this.out[2 * s] = med > 0 ? top / med : NaN
-      this.out[2 * s + 1] = wallBps(x[4 * at + 2 * s], mid)
+      const median = this.medians[s]
+      const med = median.of(x, 2 * s + 1, 4)
+      this.out[2 * s] = med > 0 ? median.top / med : NaN
+      this.out[2 * s + 1] = wallBps(x[4 * median.topAt + 2 * s], mid)
     }
   }
 }
@@ -650,19 +785,24 @@ class HawkesStream implements Stream {
  * than one value per row from 2 x lv columns at once
  */
 class LiquidityWallsRows implements ChunkedKernel {
-  private readonly scratch: Float64Array
+  /** Sum of every size read, times 0: finite exactly when they all are */
+  check = 0
+  private readonly medians: LevelMedian[]
   private readonly block: Float64Array
+  /** Level of each row's wall in the block */
+  private readonly level = new Int32Array(WALL_BLOCK)
   constructor(
     private readonly px: Float64Array[][],
     private readonly sz: Float64Array[][],
     private readonly outs: Float64Array[],
     private readonly lv: number,
   ) {
-    this.scratch = new Float64Array(lv + 1)
+    this.medians = [new LevelMedian(lv), new LevelMedian(lv)]
     this.block = new Float64Array(WALL_BLOCK * lv)
   }
   run(from: number, to: number): void {
-    const { px, sz, outs, lv, scratch, block } = this
+    const { px, sz, outs, lv, medians, block, level } = this
+    let check = this.check
     const bid0 = px[0][0]
     const ask0 = px[1][0]
     for (let i0 = from; i0 < to; i0 += WALL_BLOCK) {
@@ -676,26 +816,45 @@ class LiquidityWallsRows implements ChunkedKernel {
         const wall = outs[2 * s]
         const bps = outs[2 * s + 1]
         const prices = px[s]
+        const median = medians[s]
         for (let r = 0; r < rows; r++) {
           const i = i0 + r
           const off = r * lv
-          // The largest size, ties to the level nearest the mid
-          let top = -1
-          let at = 0
-          for (let k = 0; k < lv; k++) {
-            const v = block[off + k]
-            if (v > top) {
-              top = v
-              at = k
-            }
-          }
-          const med = median(block, off, 1, lv, scratch)
-          wall[i] = med > 0 ? top / med : NaN
-          bps[i] = wallBps(prices[at][i], (bid0[i] + ask0[i]) / 2)
+          // The median, and the largest size (ties to the level nearest the mid)
+          const med = median.of(block, off, 1)
+          check += median.sum * 0
+          wall[i] = med > 0 ? median.top / med : NaN
+          level[r] = median.topAt
+        }
+        // The walls' prices in a loop of their own: each read is from one of lv columns, often a cache miss, and
+        // here they do not wait on the median's work and are in flight together
+        for (let r = 0; r < rows; r++) {
+          const i = i0 + r
+          bps[i] = wallBps(prices[level[r]][i], (bid0[i] + ask0[i]) / 2)
         }
       }
     }
+    this.check = check
   }
+}
+
+/**
+ * liquidity_walls into `outs`; returns the kernel's check of the sizes it read, or with `check`, NaN without
+ * running it when another column (the prices, the sizes past `levels`) has a non-finite value
+ */
+function liquidityWallsRows(input: Columns, lv: number, outs: Float64Array[], check: boolean): number {
+  const px = [levelCols('bid', 'px'), levelCols('ask', 'px')].map((side) => side.slice(0, lv).map((k) => input[k]))
+  const sizes = [levelCols('bid', 'sz'), levelCols('ask', 'sz')].map((side) => side.slice(0, lv))
+  const sz = sizes.map((side) => side.map((k) => input[k]))
+  if (check) {
+    const read = new Set(sizes.flat())
+    let others = 0
+    for (const k of BOOK_COLUMNS) if (!read.has(k)) others += columnSum(input[k]) * 0
+    if (others !== 0) return NaN
+  }
+  const k = new LiquidityWallsRows(px, sz, outs, lv)
+  inChunks(k, 0, px[0][0].length)
+  return k.check
 }
 
 /** Rows per block of LiquidityWallsRows */
@@ -716,15 +875,122 @@ export const liquidityWalls: IndicatorDef = {
     'nearest the mid. Not directional on its own: walls can be pulled before they trade.',
   lookback: () => 0,
   batch(input, p) {
-    const lv = p.levels
-    const px = [levelCols('bid', 'px'), levelCols('ask', 'px')].map((side) => side.slice(0, lv).map((k) => input[k]))
-    const sz = [levelCols('bid', 'sz'), levelCols('ask', 'sz')].map((side) => side.slice(0, lv).map((k) => input[k]))
-    const n = px[0][0].length
+    const n = input.bid_px_0.length
     const outs = [0, 1, 2, 3].map(() => output(n, 0))
-    inChunks(new LiquidityWallsRows(px, sz, outs, lv), 0, n)
+    liquidityWallsRows(input, p.levels, outs, false)
     return outs
   },
+  // The kernel reads every size of the first `levels` levels: it checks those, and scans only the other columns
+  batchIfFinite(input, p) {
+    const n = input.bid_px_0.length
+    const outs = [0, 1, 2, 3].map(() => output(n, 0))
+    return ifFinite(outs, liquidityWallsRows(input, p.levels, outs, true))
+  },
   stream: (p) => new LiquidityWallsStream(p.levels),
+}
+
+/**
+ * KyleLambda's batch loop in a kernel run chunk by chunk, from row 1 (row 0 only gives the first price): its four
+ * WindowSums, which fill and wrap together, as one ring position and four rings, totals and counts of non-zero
+ * values, in local variables while a chunk runs; each step is WindowSum.push's, in its order. The counts move by
+ * the compares' results added as numbers: price moves between trades are often 0, so a jump on it mispredicts
+ */
+class KyleLambdaRows implements ChunkedKernel {
+  private readonly bq: Float64Array
+  private readonly bdp: Float64Array
+  private readonly bqq: Float64Array
+  private readonly bqdp: Float64Array
+  private head = 0
+  private count = 0
+  private tq = 0
+  private tdp = 0
+  private tqq = 0
+  private tqdp = 0
+  private nq = 0
+  private ndp = 0
+  private nqq = 0
+  private nqdp = 0
+  constructor(
+    private readonly price: Float64Array,
+    private readonly amount: Float64Array,
+    private readonly side: Float64Array,
+    private readonly out: Float64Array,
+    private readonly size: number,
+  ) {
+    this.bq = new Float64Array(size)
+    this.bdp = new Float64Array(size)
+    this.bqq = new Float64Array(size)
+    this.bqdp = new Float64Array(size)
+  }
+  run(from: number, to: number): void {
+    const { price, amount, side, out, size, bq, bdp, bqq, bqdp } = this
+    let { head, count, tq, tdp, tqq, tqdp, nq, ndp, nqq, nqdp } = this
+    for (let i = from; i < to; i++) {
+      const q = side[i] * amount[i]
+      const dp = price[i] - price[i - 1]
+      const qq = q * q
+      const qdp = q * dp
+      if (count === size) {
+        const oq = bq[head]
+        const odp = bdp[head]
+        const oqq = bqq[head]
+        const oqdp = bqdp[head]
+        tq -= oq
+        tdp -= odp
+        tqq -= oqq
+        tqdp -= oqdp
+        nq -= +(oq !== 0)
+        ndp -= +(odp !== 0)
+        nqq -= +(oqq !== 0)
+        nqdp -= +(oqdp !== 0)
+      } else count++
+      bq[head] = q
+      bdp[head] = dp
+      bqq[head] = qq
+      bqdp[head] = qdp
+      tq += q
+      tdp += dp
+      tqq += qq
+      tqdp += qdp
+      nq += +(q !== 0)
+      ndp += +(dp !== 0)
+      nqq += +(qq !== 0)
+      nqdp += +(qdp !== 0)
+      if (++head === size) {
+        // Each total summed again from its window when the ring wraps, as WindowSum does
+        head = 0
+        tq = 0
+        tdp = 0
+        tqq = 0
+        tqdp = 0
+        for (let k = 0; k < size; k++) {
+          tq += bq[k]
+          tdp += bdp[k]
+          tqq += bqq[k]
+          tqdp += bqdp[k]
+        }
+      }
+      if (nq === 0) tq = 0
+      if (ndp === 0) tdp = 0
+      if (nqq === 0) tqq = 0
+      if (nqdp === 0) tqdp = 0
+      if (count === size) {
+        // Below this the variance of q is rounding noise, so the slope is undefined
+        const den = size * tqq - tq * tq
+        out[i] = den > 1e-9 * size * tqq ? (size * tqdp - tq * tdp) / den : NaN
+      }
+    }
+    this.head = head
+    this.count = count
+    this.tq = tq
+    this.tdp = tdp
+    this.tqq = tqq
+    this.tqdp = tqdp
+    this.nq = nq
+    this.ndp = ndp
+    this.nqq = nqq
+    this.nqdp = nqdp
+  }
 }
 
 /** Kyle's lambda: rolling price impact per unit of signed volume. */
@@ -745,13 +1011,8 @@ export const kyleLambda: IndicatorDef = {
     const { price, amount, side } = input
     const n = price.length
     const out = output(n, p.timePeriod)
-    const result = [out]
-    const k = new KyleLambda(p.timePeriod)
-    for (let i = 0; i < n; i++) {
-      const v = k.next(price[i], amount[i], side[i])
-      if (i >= p.timePeriod) out[i] = v
-    }
-    return result
+    if (n > 0) inChunks(new KyleLambdaRows(price, amount, side, out, p.timePeriod), 1, n)
+    return [out]
   },
   stream: (p) => new KernelStream3(new KyleLambda(p.timePeriod)),
 }

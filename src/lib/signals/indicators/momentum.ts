@@ -3,8 +3,8 @@
 // Every batch form is its own loop over the input columns and writes each output row once (the warm-up prefix is
 // NaN from `output`); every stream is a class, whose numeric fields V8 updates in place where variables captured
 // by a closure would be boxed on each write. Both forms run the same arithmetic in the same order
-import { param, type IndicatorDef, type Stream } from '../types.js'
-import { inChunks, nans, output, pow2, RollingMax, RollingMin, ScanMax, ScanMin, SeededEma, type ChunkedKernel } from '../util.js'
+import { param, type Columns, type IndicatorDef, type Stream } from '../types.js'
+import { argMax, argMin, ifFinite, inChunks, nans, output, pow2, RollingMax, RollingMin, ScanMax, ScanMin, SeededEma, type ChunkedKernel } from '../util.js'
 
 /** TA-Lib's TA_IS_ZERO; TA_EPSILON is 1e-14 in the TA-Lib sources this catalog follows */
 export const isZero = (v: number) => v > -0.00000000000001 && v < 0.00000000000001
@@ -349,46 +349,87 @@ class StochStream implements Stream {
 }
 
 /**
- * TA_STOCH's batch loop (TA_STOCHF's without `smaK`) in a kernel run chunk by chunk: raw %K from the window's
- * extremes as TA-Lib scans them, then its SMAs
+ * TA_STOCH's batch loop (TA_STOCHF's without slow %K's SMA) in a kernel run chunk by chunk: raw %K from the
+ * window's extremes as TA-Lib scans them (ScanMax and ScanMin), then its SMAs (RunningSma). Their state is kept in
+ * local variables while a chunk runs rather than in those objects' fields: a field written on one row and read
+ * on the next puts a store and a load on every row's chain of dependent steps
  */
 class StochRows implements ChunkedKernel {
-  private readonly hi: ScanMax
-  private readonly lo: ScanMin
+  // ScanMax and ScanMin: the window's extremes and their rows
+  private hh = -Infinity
+  private hhAt = 0
+  private ll = Infinity
+  private llAt = 0
+  // RunningSma for slow %K (unused for STOCHF) and %D: ring, next slot, values seen (up to the period) and total
+  private readonly bufK: Float64Array
+  private headK = 0
+  private countK = 0
+  private totalK = 0
+  private readonly bufD: Float64Array
+  private headD = 0
+  private countD = 0
+  private totalD = 0
   constructor(
-    high: Float64Array,
-    low: Float64Array,
+    private readonly high: Float64Array,
+    private readonly low: Float64Array,
     private readonly close: Float64Array,
     private readonly outK: Float64Array,
     private readonly outD: Float64Array,
     private readonly kp: number,
     private readonly lb: number,
-    private readonly smaK: RunningSma | undefined,
-    private readonly smaD: RunningSma,
+    /** Slow %K's SMA period, 0 for STOCHF */
+    private readonly pk: number,
+    private readonly pd: number,
   ) {
-    this.hi = new ScanMax(high, kp)
-    this.lo = new ScanMin(low, kp)
+    this.bufK = new Float64Array(Math.max(1, pk))
+    this.bufD = new Float64Array(pd)
   }
   run(from: number, to: number): void {
-    if (this.smaK) this.runSlow(from, to, this.smaK)
+    if (this.pk > 0) this.runSlow(from, to)
     else this.runFast(from, to)
   }
-  private runSlow(from: number, to: number, smaK: RunningSma): void {
-    const { close, outK, outD, kp, lb, hi, lo, smaD } = this
+  private runSlow(from: number, to: number): void {
+    const { high, low, close, outK, outD, kp, lb, pk, pd, bufK, bufD } = this
+    let { hh, hhAt, ll, llAt, headK, countK, totalK, headD, countD, totalD } = this
     for (let i = from; i < to; i++) {
-      const hh = hi.at(i)
-      const ll = lo.at(i)
-      if (i < kp - 1) continue
+      const start = i - kp + 1
+      if (hhAt < start) {
+        hhAt = argMax(high, start, i)
+        hh = high[hhAt]
+      } else if (high[i] >= hh) {
+        hh = high[i]
+        hhAt = i
+      }
+      if (llAt < start) {
+        llAt = argMin(low, start, i)
+        ll = low[llAt]
+      } else if (low[i] <= ll) {
+        ll = low[i]
+        llAt = i
+      }
+      if (start < 0) continue
       const diff = (hh - ll) / 100
       const k = diff !== 0 ? (close[i] - ll) / diff : 0
       // A row where the chain has no value yet keeps NaN in both outputs
       let vk = NaN
       let vd = NaN
       if (k === k) {
-        const sk = smaK.push(k)
-        if (sk === sk) {
-          vk = sk
-          vd = smaD.push(sk)
+        bufK[headK] = k
+        headK = headK + 1 === pk ? 0 : headK + 1
+        totalK += k
+        if (countK === pk || ++countK === pk) {
+          const sk = totalK / pk
+          totalK -= bufK[headK]
+          if (sk === sk) {
+            vk = sk
+            bufD[headD] = sk
+            headD = headD + 1 === pd ? 0 : headD + 1
+            totalD += sk
+            if (countD === pd || ++countD === pd) {
+              vd = totalD / pd
+              totalD -= bufD[headD]
+            }
+          }
         }
       }
       if (i >= lb) {
@@ -396,26 +437,63 @@ class StochRows implements ChunkedKernel {
         outD[i] = vd
       }
     }
+    this.hh = hh
+    this.hhAt = hhAt
+    this.ll = ll
+    this.llAt = llAt
+    this.headK = headK
+    this.countK = countK
+    this.totalK = totalK
+    this.headD = headD
+    this.countD = countD
+    this.totalD = totalD
   }
   private runFast(from: number, to: number): void {
-    const { close, outK, outD, kp, lb, hi, lo, smaD } = this
+    const { high, low, close, outK, outD, kp, lb, pd, bufD } = this
+    let { hh, hhAt, ll, llAt, headD, countD, totalD } = this
     for (let i = from; i < to; i++) {
-      const hh = hi.at(i)
-      const ll = lo.at(i)
-      if (i < kp - 1) continue
+      const start = i - kp + 1
+      if (hhAt < start) {
+        hhAt = argMax(high, start, i)
+        hh = high[hhAt]
+      } else if (high[i] >= hh) {
+        hh = high[i]
+        hhAt = i
+      }
+      if (llAt < start) {
+        llAt = argMin(low, start, i)
+        ll = low[llAt]
+      } else if (low[i] <= ll) {
+        ll = low[i]
+        llAt = i
+      }
+      if (start < 0) continue
       const diff = (hh - ll) / 100
       const k = diff !== 0 ? (close[i] - ll) / diff : 0
       let vk = NaN
       let vd = NaN
       if (k === k) {
         vk = k
-        vd = smaD.push(k)
+        bufD[headD] = k
+        headD = headD + 1 === pd ? 0 : headD + 1
+        totalD += k
+        if (countD === pd || ++countD === pd) {
+          vd = totalD / pd
+          totalD -= bufD[headD]
+        }
       }
       if (i >= lb) {
         outK[i] = vk
         outD[i] = vd
       }
     }
+    this.hh = hh
+    this.hhAt = hhAt
+    this.ll = ll
+    this.llAt = llAt
+    this.headD = headD
+    this.countD = countD
+    this.totalD = totalD
   }
 }
 
@@ -446,9 +524,7 @@ export const stoch: IndicatorDef = {
     const outK = output(n, lb)
     const outD = output(n, lb)
     const result = [outK, outD]
-    const smaK = new RunningSma(p.slowKPeriod)
-    const smaD = new RunningSma(p.slowDPeriod)
-    inChunks(new StochRows(high, low, close, outK, outD, kp, lb, smaK, smaD), 0, n)
+    inChunks(new StochRows(high, low, close, outK, outD, kp, lb, p.slowKPeriod, p.slowDPeriod), 0, n)
     return result
   },
   stream: (p) => new StochStream(p.fastKPeriod, p.slowKPeriod, p.slowDPeriod),
@@ -506,8 +582,7 @@ export const stochf: IndicatorDef = {
     const outK = output(n, lb)
     const outD = output(n, lb)
     const result = [outK, outD]
-    const smaD = new RunningSma(p.fastDPeriod)
-    inChunks(new StochRows(high, low, close, outK, outD, kp, lb, undefined, smaD), 0, n)
+    inChunks(new StochRows(high, low, close, outK, outD, kp, lb, 0, p.fastDPeriod), 0, n)
     return result
   },
   stream: (p) => new StochfStream(p.fastKPeriod, p.fastDPeriod),
@@ -645,11 +720,23 @@ class CciRows implements ChunkedKernel {
       buf[slot] = last
       slot = slot === per - 1 ? 0 : slot + 1
       if (i < per - 1) continue
+      // Both sums slot by slot in order, two slots per iteration: the loops are short, and their per-iteration
+      // overhead (bounds and interrupt checks) is a large share of each step
       let avg = 0
-      for (let j = 0; j < per; j++) avg += buf[j]
+      let j = per & 1
+      if (j) avg += buf[0]
+      for (; j < per; j += 2) {
+        avg += buf[j]
+        avg += buf[j + 1]
+      }
       avg /= per
       let dev = 0
-      for (let j = 0; j < per; j++) dev += Math.abs(buf[j] - avg)
+      j = per & 1
+      if (j) dev += Math.abs(buf[0] - avg)
+      for (; j < per; j += 2) {
+        dev += Math.abs(buf[j] - avg)
+        dev += Math.abs(buf[j + 1] - avg)
+      }
       const d = last - avg
       out[i] = d !== 0 && dev !== 0 ? d / (0.015 * (dev / per)) : 0
     }
@@ -723,62 +810,99 @@ class LaggedStream implements Stream {
 // Rows go four at a time: V8 neither unrolls nor vectorises, and in loops this short the per-iteration overhead
 // (bounds checks, the loop's own compare and interrupt check) costs as much as the arithmetic. The rows left over
 // go first, one at a time: code after a loop that is hot on the first call has no type feedback when V8 compiles
-// the loop, and reaching it would send every later call back through slower code
+// the loop, and reaching it would send every later call back through slower code. Each returns a check for
+// batchIfFinite, finite exactly when every x is: the first per values and each row's x[i] - x[i-per], times 0
 
-/** out[i] = (x[i]/x[i-per] - 1) * 100 for i >= per, 0 where the earlier value is 0 */
-function rocRows(x: Float64Array, per: number, out: Float64Array): void {
+/** The check's first part: the first per values, which only some rows read when there are fewer than 2 x per */
+function lagCheck(x: Float64Array, per: number): number {
+  let check = 0
+  for (let i = 0, end = Math.min(per, x.length); i < end; i++) check += x[i] * 0
+  return check
+}
+
+/** out[i] = (x[i] / x[i-per] - 1) * 100 for i >= per, 0 where the earlier value is 0 */
+function rocRows(x: Float64Array, per: number, out: Float64Array): number {
   const n = x.length
+  let check = lagCheck(x, per)
   let i = per
   let j = 0
   for (const head = per + (Math.max(0, n - per) & 3); i < head; i++, j++) {
     const t = x[j]
-    out[i] = t !== 0 ? (x[i] / t - 1) * 100 : 0
+    const v = x[i]
+    check += (v - t) * 0
+    out[i] = t !== 0 ? (v / t - 1) * 100 : 0
   }
   for (; i < n; i += 4, j += 4) {
     const t0 = x[j]
     const t1 = x[j + 1]
     const t2 = x[j + 2]
     const t3 = x[j + 3]
-    out[i] = t0 !== 0 ? (x[i] / t0 - 1) * 100 : 0
-    out[i + 1] = t1 !== 0 ? (x[i + 1] / t1 - 1) * 100 : 0
-    out[i + 2] = t2 !== 0 ? (x[i + 2] / t2 - 1) * 100 : 0
-    out[i + 3] = t3 !== 0 ? (x[i + 3] / t3 - 1) * 100 : 0
+    const v0 = x[i]
+    const v1 = x[i + 1]
+    const v2 = x[i + 2]
+    const v3 = x[i + 3]
+    check += (v0 - t0 + (v1 - t1) + (v2 - t2 + (v3 - t3))) * 0
+    out[i] = t0 !== 0 ? (v0 / t0 - 1) * 100 : 0
+    out[i + 1] = t1 !== 0 ? (v1 / t1 - 1) * 100 : 0
+    out[i + 2] = t2 !== 0 ? (v2 / t2 - 1) * 100 : 0
+    out[i + 3] = t3 !== 0 ? (v3 / t3 - 1) * 100 : 0
   }
+  return check
 }
 
 /** out[i] = (x[i] - x[i-per]) / x[i-per] for i >= per, 0 where the earlier value is 0 */
-function rocpRows(x: Float64Array, per: number, out: Float64Array): void {
+function rocpRows(x: Float64Array, per: number, out: Float64Array): number {
   const n = x.length
+  let check = lagCheck(x, per)
   let i = per
   let j = 0
   for (const head = per + (Math.max(0, n - per) & 3); i < head; i++, j++) {
     const t = x[j]
-    out[i] = t !== 0 ? (x[i] - t) / t : 0
+    const d = x[i] - t
+    check += d * 0
+    out[i] = t !== 0 ? d / t : 0
   }
   for (; i < n; i += 4, j += 4) {
     const t0 = x[j]
     const t1 = x[j + 1]
     const t2 = x[j + 2]
     const t3 = x[j + 3]
-    out[i] = t0 !== 0 ? (x[i] - t0) / t0 : 0
-    out[i + 1] = t1 !== 0 ? (x[i + 1] - t1) / t1 : 0
-    out[i + 2] = t2 !== 0 ? (x[i + 2] - t2) / t2 : 0
-    out[i + 3] = t3 !== 0 ? (x[i + 3] - t3) / t3 : 0
+    const d0 = x[i] - t0
+    const d1 = x[i + 1] - t1
+    const d2 = x[i + 2] - t2
+    const d3 = x[i + 3] - t3
+    check += (d0 + d1 + (d2 + d3)) * 0
+    out[i] = t0 !== 0 ? d0 / t0 : 0
+    out[i + 1] = t1 !== 0 ? d1 / t1 : 0
+    out[i + 2] = t2 !== 0 ? d2 / t2 : 0
+    out[i + 3] = t3 !== 0 ? d3 / t3 : 0
   }
+  return check
 }
 
 /** out[i] = x[i] - x[i-per] for i >= per */
-function momRows(x: Float64Array, per: number, out: Float64Array): void {
+function momRows(x: Float64Array, per: number, out: Float64Array): number {
   const n = x.length
+  let check = lagCheck(x, per)
   let i = per
   let j = 0
-  for (const head = per + (Math.max(0, n - per) & 3); i < head; i++, j++) out[i] = x[i] - x[j]
-  for (; i < n; i += 4, j += 4) {
-    out[i] = x[i] - x[j]
-    out[i + 1] = x[i + 1] - x[j + 1]
-    out[i + 2] = x[i + 2] - x[j + 2]
-    out[i + 3] = x[i + 3] - x[j + 3]
+  for (const head = per + (Math.max(0, n - per) & 3); i < head; i++, j++) {
+    const d = x[i] - x[j]
+    check += d * 0
+    out[i] = d
   }
+  for (; i < n; i += 4, j += 4) {
+    const d0 = x[i] - x[j]
+    const d1 = x[i + 1] - x[j + 1]
+    const d2 = x[i + 2] - x[j + 2]
+    const d3 = x[i + 3] - x[j + 3]
+    check += (d0 + d1 + (d2 + d3)) * 0
+    out[i] = d0
+    out[i + 1] = d1
+    out[i + 2] = d2
+    out[i + 3] = d3
+  }
+  return check
 }
 
 /** Builds the TA_ROC / TA_ROCP / TA_MOM family: f(today, value `timePeriod` rows back). */
@@ -795,14 +919,15 @@ function lagged(id: string, name: string, talib: string, notes: string, kind: La
     notes,
     lookback: (p) => p.timePeriod,
     batch(input, p) {
-      const x = input.close
-      const n = x.length
-      const per = p.timePeriod
-      const out = output(n, per)
-      const result = [out]
+      const out = output(input.close.length, p.timePeriod)
       const lag = kind === ROC ? rocRows : kind === ROCP ? rocpRows : momRows
-      lag(x, per, out)
-      return result
+      lag(input.close, p.timePeriod, out)
+      return [out]
+    },
+    batchIfFinite(input, p) {
+      const out = output(input.close.length, p.timePeriod)
+      const lag = kind === ROC ? rocRows : kind === ROCP ? rocpRows : momRows
+      return ifFinite([out], lag(input.close, p.timePeriod, out))
     },
     stream: (p) => new LaggedStream(p.timePeriod, kind),
     reading: (out) => sign(out[0]),
@@ -852,27 +977,45 @@ class WillrStream implements Stream {
 
 /** TA_WILLR's batch loop in a kernel run chunk by chunk */
 class WillrRows implements ChunkedKernel {
-  private readonly hi: ScanMax
-  private readonly lo: ScanMin
+  // ScanMax and ScanMin's extremes and their rows, in local variables while a chunk runs (see StochRows)
+  private hh = -Infinity
+  private hhAt = 0
+  private ll = Infinity
+  private llAt = 0
   constructor(
-    high: Float64Array,
-    low: Float64Array,
+    private readonly high: Float64Array,
+    private readonly low: Float64Array,
     private readonly close: Float64Array,
     private readonly out: Float64Array,
     private readonly per: number,
-  ) {
-    this.hi = new ScanMax(high, per)
-    this.lo = new ScanMin(low, per)
-  }
+  ) {}
   run(from: number, to: number): void {
-    const { close, out, per, hi, lo } = this
+    const { high, low, close, out, per } = this
+    let { hh, hhAt, ll, llAt } = this
     for (let i = from; i < to; i++) {
-      const hh = hi.at(i)
-      const ll = lo.at(i)
-      if (i < per - 1) continue
+      const start = i - per + 1
+      if (hhAt < start) {
+        hhAt = argMax(high, start, i)
+        hh = high[hhAt]
+      } else if (high[i] >= hh) {
+        hh = high[i]
+        hhAt = i
+      }
+      if (llAt < start) {
+        llAt = argMin(low, start, i)
+        ll = low[llAt]
+      } else if (low[i] <= ll) {
+        ll = low[i]
+        llAt = i
+      }
+      if (start < 0) continue
       const diff = (hh - ll) / -100
       out[i] = diff !== 0 ? (hh - close[i]) / diff : 0
     }
+    this.hh = hh
+    this.hhAt = hhAt
+    this.ll = ll
+    this.llAt = llAt
   }
 }
 
@@ -1559,6 +1702,41 @@ class BopStream implements Stream {
   }
 }
 
+/**
+ * TA_BOP into `out`. Returns a check, finite exactly when every input is: the sum of each row's high - low plus
+ * close - open, times 0 (a non-finite input makes one of them NaN or infinite)
+ */
+function bopRows(input: Columns, out: Float64Array): number {
+  const { open, high, low, close } = input
+  const n = close.length
+  let check = 0
+  // Four rows at a time: the per-iteration overhead of a loop this short costs as much as its arithmetic. The
+  // rows left over go first (see rocRows)
+  let i = 0
+  for (const head = n & 3; i < head; i++) {
+    const r = high[i] - low[i]
+    const d = close[i] - open[i]
+    check += (r + d) * 0
+    out[i] = isZeroOrNeg(r) ? 0 : d / r
+  }
+  for (; i < n; i += 4) {
+    const r0 = high[i] - low[i]
+    const r1 = high[i + 1] - low[i + 1]
+    const r2 = high[i + 2] - low[i + 2]
+    const r3 = high[i + 3] - low[i + 3]
+    const d0 = close[i] - open[i]
+    const d1 = close[i + 1] - open[i + 1]
+    const d2 = close[i + 2] - open[i + 2]
+    const d3 = close[i + 3] - open[i + 3]
+    check += (r0 + d0 + (r1 + d1) + (r2 + d2 + (r3 + d3))) * 0
+    out[i] = r0 < 0.00000000000001 ? 0 : d0 / r0
+    out[i + 1] = r1 < 0.00000000000001 ? 0 : d1 / r1
+    out[i + 2] = r2 < 0.00000000000001 ? 0 : d2 / r2
+    out[i + 3] = r3 < 0.00000000000001 ? 0 : d3 / r3
+  }
+  return check
+}
+
 /** Balance of Power (TA_BOP). */
 export const bop: IndicatorDef = {
   id: 'bop',
@@ -1572,28 +1750,13 @@ export const bop: IndicatorDef = {
   notes: 'BOP = (close - open)/(high - low) per row, 0 when high - low is below TA-Lib\'s epsilon (1e-14).',
   lookback: () => 0,
   batch(input) {
-    const { open, high, low, close } = input
-    const n = close.length
-    const out = output(n, 0)
-    const result = [out]
-    // Four rows at a time: the per-iteration overhead of a loop this short costs as much as its arithmetic. The
-    // rows left over go first (see rocRows)
-    let i = 0
-    for (const head = n & 3; i < head; i++) {
-      const r = high[i] - low[i]
-      out[i] = isZeroOrNeg(r) ? 0 : (close[i] - open[i]) / r
-    }
-    for (; i < n; i += 4) {
-      const r0 = high[i] - low[i]
-      const r1 = high[i + 1] - low[i + 1]
-      const r2 = high[i + 2] - low[i + 2]
-      const r3 = high[i + 3] - low[i + 3]
-      out[i] = r0 < 0.00000000000001 ? 0 : (close[i] - open[i]) / r0
-      out[i + 1] = r1 < 0.00000000000001 ? 0 : (close[i + 1] - open[i + 1]) / r1
-      out[i + 2] = r2 < 0.00000000000001 ? 0 : (close[i + 2] - open[i + 2]) / r2
-      out[i + 3] = r3 < 0.00000000000001 ? 0 : (close[i + 3] - open[i + 3]) / r3
-    }
-    return result
+    const out = output(input.close.length, 0)
+    bopRows(input, out)
+    return [out]
+  },
+  batchIfFinite(input) {
+    const out = output(input.close.length, 0)
+    return ifFinite([out], bopRows(input, out))
   },
   stream: () => new BopStream(),
   reading: (out) => sign(out[0]),

@@ -4,8 +4,8 @@
 // NaN from `output`); a loop shared by several indicators would make its calls into them megamorphic. Streams are
 // classes, whose numeric fields V8 updates in place where variables captured by a closure would be boxed on each
 // write. Both forms run the same arithmetic in the same order, which is what makes their values bit-identical
-import { param, type IndicatorDef, type Params, type Reading, type Stream } from '../types.js'
-import { inChunks, nans, output, pow2, RollingMax, RollingMin, ScanMax, ScanMin, SeededEma, type ChunkedKernel } from '../util.js'
+import { param, type Columns, type IndicatorDef, type Params, type Reading, type Stream } from '../types.js'
+import { argMax, argMin, ifFinite, inChunks, nans, output, pow2, RollingMax, RollingMin, ScanMax, ScanMin, SeededEma, type ChunkedKernel } from '../util.js'
 
 export const timePeriod = (def: number, min = 2, max = 1000) =>
   param('timePeriod', def, min, max, 'number of rows in the window', { integer: true })
@@ -38,6 +38,24 @@ class SmaStream implements Stream {
   }
 }
 
+/**
+ * TA_SMA into `out` from row per-1 on. Returns the running total at the end, which is its check: every value is
+ * added to it, and once a NaN or an infinity is it stays non-finite (an infinity leaving the window leaves
+ * Infinity - Infinity, NaN)
+ */
+function smaRows(x: Float64Array, per: number, out: Float64Array): number {
+  const n = x.length
+  let total = 0
+  let i = 0
+  for (const end = Math.min(per - 1, n); i < end; i++) total += x[i]
+  for (let j = 0; i < n; i++, j++) {
+    total += x[i]
+    out[i] = total / per
+    total -= x[j]
+  }
+  return total
+}
+
 /** Simple moving average (TA_SMA). */
 export const sma: IndicatorDef = {
   id: 'sma',
@@ -51,20 +69,13 @@ export const sma: IndicatorDef = {
   notes: 'Arithmetic mean of the last `period` closes, with TA-Lib\'s running total (add the new value, emit, drop the oldest).',
   lookback: (p) => p.timePeriod - 1,
   batch(input, p) {
-    const x = input.close
-    const n = x.length
-    const per = p.timePeriod
-    const out = output(n, per - 1)
-    const result = [out]
-    let total = 0
-    let i = 0
-    for (const end = Math.min(per - 1, n); i < end; i++) total += x[i]
-    for (let j = 0; i < n; i++, j++) {
-      total += x[i]
-      out[i] = total / per
-      total -= x[j]
-    }
-    return result
+    const out = output(input.close.length, p.timePeriod - 1)
+    smaRows(input.close, p.timePeriod, out)
+    return [out]
+  },
+  batchIfFinite(input, p) {
+    const out = output(input.close.length, p.timePeriod - 1)
+    return ifFinite([out], smaRows(input.close, p.timePeriod, out))
   },
   stream: (p) => new SmaStream(p.timePeriod),
   reading: (out, x) => (out[0] < x[0] ? 'bullish' : out[0] > x[0] ? 'bearish' : 'neutral'),
@@ -273,6 +284,29 @@ class EmaStream implements Stream {
   }
 }
 
+/**
+ * TA_EMA into `out` from row per-1 on. Returns a check: the EMA at the end, which every value moves and which a NaN
+ * or an infinity leaves non-finite for good (the row after an infinity computes Infinity - Infinity); the sum of
+ * the values when there are too few for one
+ */
+function emaRows(x: Float64Array, per: number, out: Float64Array): number {
+  const n = x.length
+  let sum = 0
+  if (n < per) {
+    for (let i = 0; i < n; i++) sum += x[i]
+    return sum
+  }
+  const k = 2 / (per + 1)
+  for (let i = 0; i < per; i++) sum += x[i]
+  let value = sum / per
+  out[per - 1] = value
+  for (let i = per; i < n; i++) {
+    value = (x[i] - value) * k + value
+    out[i] = value
+  }
+  return value
+}
+
 /** Exponential moving average (TA_EMA). */
 export const ema: IndicatorDef = {
   id: 'ema',
@@ -288,22 +322,13 @@ export const ema: IndicatorDef = {
     'closes, then prev + k*(close - prev).',
   lookback: (p) => p.timePeriod - 1,
   batch(input, p) {
-    const x = input.close
-    const n = x.length
-    const per = p.timePeriod
-    const out = output(n, per - 1)
-    const result = [out]
-    if (n < per) return result
-    const k = 2 / (per + 1)
-    let sum = 0
-    for (let i = 0; i < per; i++) sum += x[i]
-    let value = sum / per
-    out[per - 1] = value
-    for (let i = per; i < n; i++) {
-      value = (x[i] - value) * k + value
-      out[i] = value
-    }
-    return result
+    const out = output(input.close.length, p.timePeriod - 1)
+    emaRows(input.close, p.timePeriod, out)
+    return [out]
+  },
+  batchIfFinite(input, p) {
+    const out = output(input.close.length, p.timePeriod - 1)
+    return ifFinite([out], emaRows(input.close, p.timePeriod, out))
   },
   stream: (p) => new EmaStream(p.timePeriod),
   reading: priceVsLine,
@@ -321,6 +346,33 @@ class WmaStream implements Stream {
   }
 }
 
+/**
+ * TA_WMA into `out` from row per-1 on. Returns a check: the plain running sum at the end, to which every value is
+ * added (and from which it is later taken), non-finite for good once a value is not finite, as SMA's total
+ */
+function wmaRows(x: Float64Array, per: number, out: Float64Array): number {
+  const n = x.length
+  let sub = 0
+  if (per === 1) {
+    out.set(x)
+    for (let i = 0; i < n; i++) sub += x[i] * 0
+    return sub
+  }
+  // Wma's running sums with the window read straight from the input
+  const divider = (per * (per + 1)) >> 1
+  let sum = 0
+  const seed = Math.min(per - 1, n)
+  for (let i = 0; i < seed; i++) {
+    const v = x[i]
+    sub += v
+    sum += v * (i + 1)
+  }
+  // The value leaving the window is 0 before the first full one
+  const k = new WmaRows(x, out, per, divider, sum, sub, 0)
+  inChunks(k, per - 1, n)
+  return k.sub
+}
+
 /** Linearly weighted moving average (TA_WMA). */
 export const wma: IndicatorDef = {
   id: 'wma',
@@ -336,28 +388,13 @@ export const wma: IndicatorDef = {
     'sums updated per row.',
   lookback: (p) => p.timePeriod - 1,
   batch(input, p) {
-    const x = input.close
-    const n = x.length
-    const per = p.timePeriod
-    const out = output(n, per - 1)
-    const result = [out]
-    if (per === 1) {
-      out.set(x)
-      return result
-    }
-    // Wma's running sums with the window read straight from the input
-    const divider = (per * (per + 1)) >> 1
-    let sum = 0
-    let sub = 0
-    const seed = Math.min(per - 1, n)
-    for (let i = 0; i < seed; i++) {
-      const v = x[i]
-      sub += v
-      sum += v * (i + 1)
-    }
-    // The value leaving the window is 0 before the first full one
-    inChunks(new WmaRows(x, out, per, divider, sum, sub, 0), per - 1, n)
-    return result
+    const out = output(input.close.length, p.timePeriod - 1)
+    wmaRows(input.close, p.timePeriod, out)
+    return [out]
+  },
+  batchIfFinite(input, p) {
+    const out = output(input.close.length, p.timePeriod - 1)
+    return ifFinite([out], wmaRows(input.close, p.timePeriod, out))
   },
   stream: (p) => new WmaStream(p.timePeriod),
   reading: priceVsLine,
@@ -371,7 +408,7 @@ class WmaRows implements ChunkedKernel {
     private readonly per: number,
     private readonly divider: number,
     private sum: number,
-    private sub: number,
+    public sub: number,
     private trailing: number,
   ) {}
   run(from: number, to: number): void {
@@ -1331,6 +1368,121 @@ class IchimokuStream implements Stream {
   }
 }
 
+/**
+ * Ichimoku's batch loop in a kernel run chunk by chunk. Each of the six extremes is TA-Lib's scan (ScanMax and
+ * ScanMin: a window is rescanned only when its extreme leaves it), with its value and row in local variables while
+ * a chunk runs rather than in six objects' fields, which every row would store and load again
+ */
+class IchimokuRows implements ChunkedKernel {
+  /** The spans computed `disp` rows back, in power-of-two rings indexed by row */
+  private readonly ringA: Float64Array
+  private readonly ringB: Float64Array
+  /** Value and row of each extreme: highest high and lowest low over the tenkan, kijun and senkou B windows */
+  private readonly ext = new Float64Array([-Infinity, Infinity, -Infinity, Infinity, -Infinity, Infinity])
+  private readonly at = new Int32Array(6)
+  constructor(
+    private readonly high: Float64Array,
+    private readonly low: Float64Array,
+    private readonly close: Float64Array,
+    private readonly outs: Float64Array[],
+    private readonly tp: number,
+    private readonly kp: number,
+    private readonly bp: number,
+    private readonly disp: number,
+    private readonly lb: number,
+  ) {
+    const cap = pow2(disp + 1)
+    this.ringA = new Float64Array(cap)
+    this.ringB = new Float64Array(cap)
+  }
+  run(from: number, to: number): void {
+    const { high, low, close, tp, kp, bp, disp, lb, ringA, ringB, ext, at } = this
+    const [oT, oK, oA, oB, oC] = this.outs
+    const mask = ringA.length - 1
+    let tHi = ext[0]
+    let tLo = ext[1]
+    let kHi = ext[2]
+    let kLo = ext[3]
+    let bHi = ext[4]
+    let bLo = ext[5]
+    let tHiAt = at[0]
+    let tLoAt = at[1]
+    let kHiAt = at[2]
+    let kLoAt = at[3]
+    let bHiAt = at[4]
+    let bLoAt = at[5]
+    for (let i = from; i < to; i++) {
+      const h = high[i]
+      const l = low[i]
+      // Each as ScanMax.at / ScanMin.at: rescan once the extreme's row has left the window
+      if (tHiAt <= i - tp) {
+        tHiAt = argMax(high, i - tp + 1, i)
+        tHi = high[tHiAt]
+      } else if (h >= tHi) {
+        tHi = h
+        tHiAt = i
+      }
+      if (tLoAt <= i - tp) {
+        tLoAt = argMin(low, i - tp + 1, i)
+        tLo = low[tLoAt]
+      } else if (l <= tLo) {
+        tLo = l
+        tLoAt = i
+      }
+      if (kHiAt <= i - kp) {
+        kHiAt = argMax(high, i - kp + 1, i)
+        kHi = high[kHiAt]
+      } else if (h >= kHi) {
+        kHi = h
+        kHiAt = i
+      }
+      if (kLoAt <= i - kp) {
+        kLoAt = argMin(low, i - kp + 1, i)
+        kLo = low[kLoAt]
+      } else if (l <= kLo) {
+        kLo = l
+        kLoAt = i
+      }
+      if (bHiAt <= i - bp) {
+        bHiAt = argMax(high, i - bp + 1, i)
+        bHi = high[bHiAt]
+      } else if (h >= bHi) {
+        bHi = h
+        bHiAt = i
+      }
+      if (bLoAt <= i - bp) {
+        bLoAt = argMin(low, i - bp + 1, i)
+        bLo = low[bLoAt]
+      } else if (l <= bLo) {
+        bLo = l
+        bLoAt = i
+      }
+      const tenkan = (tHi + tLo) / 2
+      const kijun = (kHi + kLo) / 2
+      ringA[i & mask] = (tenkan + kijun) / 2
+      ringB[i & mask] = (bHi + bLo) / 2
+      if (i < lb) continue
+      oT[i] = tenkan
+      oK[i] = kijun
+      oA[i] = ringA[(i - disp) & mask]
+      oB[i] = ringB[(i - disp) & mask]
+      oC[i] = close[i] - close[i - disp]
+    }
+    ext[0] = tHi
+    ext[1] = tLo
+    ext[2] = kHi
+    ext[3] = kLo
+    ext[4] = bHi
+    ext[5] = bLo
+    at[0] = tHiAt
+    at[1] = tLoAt
+    at[2] = kHiAt
+    at[3] = kLoAt
+    at[4] = bHiAt
+    at[5] = bLoAt
+  }
+}
+
 /** Ichimoku Kinko Hyo, causal form; not in TA-Lib. */
 export const ichimoku: IndicatorDef = {
   id: 'ichimoku',
@@ -1363,30 +1515,7 @@ export const ichimoku: IndicatorDef = {
     const bp = p.senkouBPeriod
     const disp = p.displacement
     // The spans computed `disp` rows back, in power-of-two rings indexed by row
-    const cap = pow2(disp + 1)
-    const mask = cap - 1
-    const ringA = new Float64Array(cap)
-    const ringB = new Float64Array(cap)
-    // TA-Lib's scan for each of the six extremes: a window is rescanned only when its extreme leaves it
-    const tHi = new ScanMax(high, tp)
-    const tLo = new ScanMin(low, tp)
-    const kHi = new ScanMax(high, kp)
-    const kLo = new ScanMin(low, kp)
-    const bHi = new ScanMax(high, bp)
-    const bLo = new ScanMin(low, bp)
-    for (let i = 0; i < n; i++) {
-      const tenkan = (tHi.at(i) + tLo.at(i)) / 2
-      const kijun = (kHi.at(i) + kLo.at(i)) / 2
-      const b = (bHi.at(i) + bLo.at(i)) / 2
-      ringA[i & mask] = (tenkan + kijun) / 2
-      ringB[i & mask] = b
-      if (i < lb) continue
-      oT[i] = tenkan
-      oK[i] = kijun
-      oA[i] = ringA[(i - disp) & mask]
-      oB[i] = ringB[(i - disp) & mask]
-      oC[i] = close[i] - close[i - disp]
-    }
+    inChunks(new IchimokuRows(high, low, close, outs, tp, kp, bp, disp, lb), 0, n)
     return outs
   },
   stream: (p) => new IchimokuStream(p),
@@ -1565,14 +1694,24 @@ class DxRows extends DirectionalRows {
 
 /**
  * TA_ADX from row 2*per-1 on or, with `rating`, TA_ADXR from row 3*per-2 on: the mean of this ADX and the one per-1
- * rows earlier, kept in a ring. The constructor also takes ADX's own seed, the mean of the first `per` DX values
+ * rows earlier, kept in a ring. The constructor also takes ADX's own seed, the mean of the first `per` DX values.
+ * With `di` (not with `rating`) it also writes TA_PLUS_DI and TA_MINUS_DI into di[0] and di[1] from row per on, as
+ * DiRows does, for a caller that needs all three: one pass instead of three
  */
 class AdxRows extends DirectionalRows {
   private adx = NaN
   /** ADX values so far */
   private count = 0
   private readonly ring: Float64Array
-  constructor(high: Float64Array, low: Float64Array, close: Float64Array, per: number, out: Float64Array, private readonly rating: boolean) {
+  constructor(
+    high: Float64Array,
+    low: Float64Array,
+    close: Float64Array,
+    per: number,
+    out: Float64Array,
+    private readonly rating: boolean,
+    private readonly di?: readonly Float64Array[],
+  ) {
     super(high, low, close, per, out)
     this.ring = new Float64Array(pow2(per - 1))
     const n = close.length
@@ -1582,6 +1721,11 @@ class AdxRows extends DirectionalRows {
     for (const end = Math.min(n, i + per); i < end; i++) {
       const dx = this.dxAt(i)
       if (dx === dx) sumDX += dx
+      if (di) {
+        const z = isZero(this.trSum)
+        di[0][i] = z ? 0 : 100 * (this.plusDM / this.trSum)
+        di[1][i] = z ? 0 : 100 * (this.minusDM / this.trSum)
+      }
     }
     this.start = i
     if (i < per + per) return
@@ -1602,6 +1746,10 @@ class AdxRows extends DirectionalRows {
   run(from: number, to: number): void {
     if (this.rating) {
       this.runRating(from, to)
+      return
+    }
+    if (this.di) {
+      this.runWithDi(from, to, this.di[0], this.di[1])
       return
     }
     const { high, low, close, per, out } = this
@@ -1631,6 +1779,48 @@ class AdxRows extends DirectionalRows {
         if (!isZero(sum)) adx = (adx * (per - 1) + 100 * (Math.abs(minusDI - plusDI) / sum)) / per
       }
       out[i] = adx
+    }
+    this.prevHigh = prevHigh
+    this.prevLow = prevLow
+    this.prevClose = prevClose
+    this.plusDM = plusDM
+    this.minusDM = minusDM
+    this.trSum = trSum
+    this.adx = adx
+  }
+  /** `run` that also writes +DI and -DI: the values ADX computes on the way, 0 where the TR sum is zero */
+  private runWithDi(from: number, to: number, plusOut: Float64Array, minusOut: Float64Array): void {
+    const { high, low, close, per, out } = this
+    let { prevHigh, prevLow, prevClose, plusDM, minusDM, trSum, adx } = this
+    for (let i = from; i < to; i++) {
+      const h = high[i]
+      const l = low[i]
+      const diffP = h - prevHigh
+      const diffM = prevLow - l
+      prevHigh = h
+      prevLow = l
+      let tr = h - l
+      let t2 = Math.abs(h - prevClose)
+      if (t2 > tr) tr = t2
+      t2 = Math.abs(l - prevClose)
+      if (t2 > tr) tr = t2
+      prevClose = close[i]
+      minusDM -= minusDM / per
+      plusDM -= plusDM / per
+      if (diffM > 0 && diffP < diffM) minusDM += diffM
+      else if (diffP > 0 && diffP > diffM) plusDM += diffP
+      trSum = trSum - trSum / per + tr
+      let minusDI = 0
+      let plusDI = 0
+      if (!isZero(trSum)) {
+        minusDI = 100 * (minusDM / trSum)
+        plusDI = 100 * (plusDM / trSum)
+        const sum = minusDI + plusDI
+        if (!isZero(sum)) adx = (adx * (per - 1) + 100 * (Math.abs(minusDI - plusDI) / sum)) / per
+      }
+      out[i] = adx
+      plusOut[i] = plusDI
+      minusOut[i] = minusDI
     }
     this.prevHigh = prevHigh
     this.prevLow = prevLow
@@ -1683,6 +1873,17 @@ class AdxRows extends DirectionalRows {
     this.adx = adx
     this.count = count
   }
+}
+
+/**
+ * ADX, +DI and -DI of the same rows and period in one pass, each bit for bit what adx, plus_di and minus_di
+ * compute (NaN before each one's lookback): [adx, plusDI, minusDI]
+ */
+export function adxWithDi(high: Float64Array, low: Float64Array, close: Float64Array, per: number): Float64Array[] {
+  const n = close.length
+  const outs = [output(n, 2 * per - 1), output(n, per), output(n, per)]
+  if (n > 0) directionalRows(new AdxRows(high, low, close, per, outs[0], false, outs.slice(1)))
+  return outs
 }
 
 /** Runs a DirectionalRows kernel over every row after its seed */
@@ -1952,38 +2153,53 @@ function aroonScan(high: Float64Array, low: Float64Array, per: number, out: Floa
 
 /** aroonScan's loop in a kernel run chunk by chunk, one loop for the oscillator and one for up and down */
 class AroonRows implements ChunkedKernel {
-  private readonly hi: ScanMax
-  private readonly lo: ScanMin
   private readonly factor: number
+  // ScanMax and ScanMin over per + 1 rows: the extremes and their rows, in local variables while a chunk runs (a
+  // field written on one row and read on the next puts a store and a load on every row's chain)
+  private hh = -Infinity
+  private hhAt = 0
+  private ll = Infinity
+  private llAt = 0
   constructor(
-    high: Float64Array,
-    low: Float64Array,
+    private readonly high: Float64Array,
+    private readonly low: Float64Array,
     private readonly per: number,
     private readonly o0: Float64Array,
     private readonly o1: Float64Array,
     private readonly osc: boolean,
   ) {
-    this.hi = new ScanMax(high, per + 1)
-    this.lo = new ScanMin(low, per + 1)
     this.factor = 100.0 / per
   }
   run(from: number, to: number): void {
-    const { hi, lo, per, factor, o0, o1 } = this
-    if (this.osc) {
-      for (let t = from; t < to; t++) {
-        hi.at(t)
-        lo.at(t)
-        if (t >= per) o0[t] = factor * (hi.index - lo.index)
+    const { high, low, per, factor, o0, o1, osc } = this
+    let { hh, hhAt, ll, llAt } = this
+    for (let t = from; t < to; t++) {
+      const start = t - per
+      if (hhAt < start) {
+        hhAt = argMax(high, start, t)
+        hh = high[hhAt]
+      } else if (high[t] >= hh) {
+        hh = high[t]
+        hhAt = t
       }
-    } else {
-      for (let t = from; t < to; t++) {
-        hi.at(t)
-        lo.at(t)
-        if (t < per) continue
-        o0[t] = factor * (per - (t - lo.index))
-        o1[t] = factor * (per - (t - hi.index))
+      if (llAt < start) {
+        llAt = argMin(low, start, t)
+        ll = low[llAt]
+      } else if (low[t] <= ll) {
+        ll = low[t]
+        llAt = t
+      }
+      if (start < 0) continue
+      if (osc) o0[t] = factor * (hhAt - llAt)
+      else {
+        o0[t] = factor * (per - (t - llAt))
+        o1[t] = factor * (per - (t - hhAt))
       }
     }
+    this.hh = hh
+    this.hhAt = hhAt
+    this.ll = ll
+    this.llAt = llAt
   }
 }
 

@@ -4,8 +4,8 @@
 // Batch loops and streams share the small kernels below, so both forms run the same arithmetic in the same order.
 // Batch outputs are written once per row (`output` leaves only the warm-up prefix NaN), and kernels keep their
 // windows in their own arrays with compare-and-reset positions rather than `%`
-import { param, type IndicatorDef, type Params, type ParamSpec, type Reading } from '../types.js'
-import { inChunks, nans, output, RollingMax, RollingMin, ScanMax, ScanMin, type ChunkedKernel } from '../util.js'
+import { param, type Columns, type IndicatorDef, type Params, type ParamSpec, type Reading } from '../types.js'
+import { ifFinite, inChunks, nans, output, RollingMax, RollingMin, ScanMax, ScanMin, type ChunkedKernel } from '../util.js'
 
 /** TA_EPSILON of the TA-Lib build we match (ta_utility.h); TA_IS_ZERO and TA_IS_ZERO_OR_NEG compare against it */
 export const TA_EPSILON = 0.00000000000001
@@ -430,6 +430,51 @@ export const natr: IndicatorDef = {
   },
 }
 
+/**
+ * TA_TRANGE into `out` from row 1. Returns a check, finite exactly when every input is: each row's |prev close -
+ * high| + |prev close - low|, which reads every high and low but row 0's and every close but the last, and those
+ * three values, times 0
+ */
+function trangeRows(input: Columns, out: Float64Array): number {
+  const { high, low, close } = input
+  const n = close.length
+  if (n === 0) return 0
+  let check = (high[0] + low[0] + close[n - 1]) * 0
+  // trueRange inlined, two rows at a time: the per-iteration overhead of a loop this short is a large share. A
+  // row left over goes first (see rocRows in momentum.ts)
+  let i = 1
+  if (n > 1 && (n - 1) % 2 === 1) {
+    const h = high[1]
+    const l = low[1]
+    const c = close[0]
+    check += (Math.abs(c - h) + Math.abs(c - l)) * 0
+    out[1] = trueRange(h, l, c)
+    i = 2
+  }
+  for (; i < n; i += 2) {
+    const c0 = close[i - 1]
+    const h0 = high[i]
+    const l0 = low[i]
+    const c1 = close[i]
+    const h1 = high[i + 1]
+    const l1 = low[i + 1]
+    let g0 = h0 - l0
+    let g1 = h1 - l1
+    const a0 = Math.abs(c0 - h0)
+    const a1 = Math.abs(c1 - h1)
+    if (a0 > g0) g0 = a0
+    if (a1 > g1) g1 = a1
+    const b0 = Math.abs(c0 - l0)
+    const b1 = Math.abs(c1 - l1)
+    if (b0 > g0) g0 = b0
+    if (b1 > g1) g1 = b1
+    check += (a0 + b0 + (a1 + b1)) * 0
+    out[i] = g0
+    out[i + 1] = g1
+  }
+  return check
+}
+
 /** True Range (TA_TRANGE) */
 export const trange: IndicatorDef = {
   id: 'trange',
@@ -445,38 +490,13 @@ export const trange: IndicatorDef = {
     'rather than high-low.',
   lookback: () => 1,
   batch(input) {
-    const { high, low, close } = input
-    const n = close.length
-    const out = output(n, 1)
-    const result = [out]
-    // trueRange inlined, two rows at a time: the per-iteration overhead of a loop this short is a large share. A
-    // row left over goes first (see rocRows in momentum.ts)
-    let i = 1
-    if (n > 1 && (n - 1) % 2 === 1) {
-      out[1] = trueRange(high[1], low[1], close[0])
-      i = 2
-    }
-    for (; i < n; i += 2) {
-      const c0 = close[i - 1]
-      const h0 = high[i]
-      const l0 = low[i]
-      const c1 = close[i]
-      const h1 = high[i + 1]
-      const l1 = low[i + 1]
-      let g0 = h0 - l0
-      let g1 = h1 - l1
-      const a0 = Math.abs(c0 - h0)
-      const a1 = Math.abs(c1 - h1)
-      if (a0 > g0) g0 = a0
-      if (a1 > g1) g1 = a1
-      const b0 = Math.abs(c0 - l0)
-      const b1 = Math.abs(c1 - l1)
-      if (b0 > g0) g0 = b0
-      if (b1 > g1) g1 = b1
-      out[i] = g0
-      out[i + 1] = g1
-    }
-    return result
+    const out = output(input.close.length, 1)
+    trangeRows(input, out)
+    return [out]
+  },
+  batchIfFinite(input) {
+    const out = output(input.close.length, 1)
+    return ifFinite([out], trangeRows(input, out))
   },
   stream() {
     const out = nans(1)
@@ -887,6 +907,63 @@ class RealizedVolKernel {
   }
 }
 
+/**
+ * RealizedVolKernel's batch loop in a kernel run chunk by chunk, from row 1: its two WindowSums, which fill and
+ * wrap together, with one ring position and count and their rings, sums and counts of non-zero values in local
+ * variables while a chunk runs; each step is WindowSum.push's, in its order
+ */
+class RealizedVolRows implements ChunkedKernel {
+  private readonly ring1: Float64Array
+  private readonly ring2: Float64Array
+  private head = 0
+  private count = 0
+  private sum1 = 0
+  private sum2 = 0
+  private nonzero1 = 0
+  private nonzero2 = 0
+  constructor(
+    private readonly x: Float64Array,
+    private readonly out: Float64Array,
+    private readonly per: number,
+    private readonly ppy: number,
+  ) {
+    this.ring1 = new Float64Array(per)
+    this.ring2 = new Float64Array(per)
+  }
+  run(from: number, to: number): void {
+    const { x, out, per, ppy, ring1, ring2 } = this
+    let { head, count, sum1, sum2, nonzero1, nonzero2 } = this
+    for (let i = from; i < to; i++) {
+      const r = lnRatio(x[i], x[i - 1])
+      const r2 = r * r
+      if (count === per) {
+        const a = ring1[head]
+        const b = ring2[head]
+        sum1 -= a
+        if (a !== 0) nonzero1--
+        sum2 -= b
+        if (b !== 0) nonzero2--
+      } else count++
+      ring1[head] = r
+      ring2[head] = r2
+      head = head + 1 === per ? 0 : head + 1
+      sum1 += r
+      if (r !== 0) nonzero1++
+      if (nonzero1 === 0) sum1 = 0
+      sum2 += r2
+      if (r2 !== 0) nonzero2++
+      if (nonzero2 === 0) sum2 = 0
+      out[i] = count === per ? annualise((sum2 - (sum1 * sum1) / per) / (per - 1), ppy) : NaN
+    }
+    this.head = head
+    this.count = count
+    this.sum1 = sum1
+    this.sum2 = sum2
+    this.nonzero1 = nonzero1
+    this.nonzero2 = nonzero2
+  }
+}
+
 const annualNote = 'annualised by sqrt(periodsPerYear) (default 525600 = 1m bars, 365 days)'
 
 /** Realised (historical) volatility of log returns */
@@ -906,10 +983,11 @@ export const realizedVol: IndicatorDef = {
     const x = input.close
     const n = x.length
     const out = output(n, 0)
-    const result = [out]
-    const k = new RealizedVolKernel(p.timePeriod, p.periodsPerYear)
-    for (let i = 0; i < n; i++) out[i] = k.next(x[i])
-    return result
+    if (n > 0) {
+      out[0] = NaN
+      inChunks(new RealizedVolRows(x, out, p.timePeriod, p.periodsPerYear), 1, n)
+    }
+    return [out]
   },
   stream(p) {
     const out = nans(1)
@@ -960,6 +1038,53 @@ class RangeVolKernel {
   }
 }
 
+/**
+ * RangeVolKernel's batch form, in place: each row's term in `io` is replaced by the annualised mean of the last
+ * `timePeriod` terms (NaN before the first full window), run chunk by chunk with the WindowSum's ring position,
+ * count, sum and count of non-zero terms in local variables rather than fields; each step is WindowSum.push's, in
+ * its order. The terms are written by each definition's own loop first, so this loop is the same for all of them
+ */
+class RangeVolRows implements ChunkedKernel {
+  private readonly ring: Float64Array
+  private head = 0
+  private count = 0
+  private sum = 0
+  private nonzero = 0
+  constructor(
+    private readonly io: Float64Array,
+    private readonly per: number,
+    private readonly ppy: number,
+  ) {
+    this.ring = new Float64Array(per)
+  }
+  run(from: number, to: number): void {
+    const { io, per, ppy, ring } = this
+    let { head, count, sum, nonzero } = this
+    for (let i = from; i < to; i++) {
+      const v = io[i]
+      if (count === per) {
+        const old = ring[head]
+        sum -= old
+        if (old !== 0) nonzero--
+      } else count++
+      ring[head] = v
+      head = head + 1 === per ? 0 : head + 1
+      sum += v
+      if (v !== 0) nonzero++
+      if (nonzero === 0) sum = 0
+      io[i] = count === per ? annualise(sum / per, ppy) : NaN
+    }
+    this.head = head
+    this.count = count
+    this.sum = sum
+    this.nonzero = nonzero
+  }
+}
+
+function rangeVolRows(io: Float64Array, p: Params): void {
+  inChunks(new RangeVolRows(io, p.timePeriod, p.periodsPerYear), 0, io.length)
+}
+
 const ohlc = ['open', 'high', 'low', 'close'] as const
 const rangeVolParams: readonly ParamSpec[] = [periodParam(20, 1, 10000), periodsPerYearParam]
 
@@ -980,10 +1105,9 @@ export const parkinson: IndicatorDef = {
     const { high, low } = input
     const n = high.length
     const out = output(n, 0)
-    const result = [out]
-    const k = new RangeVolKernel(p.timePeriod, p.periodsPerYear)
-    for (let i = 0; i < n; i++) out[i] = k.next(parkinsonTerm(high[i], low[i]))
-    return result
+    for (let i = 0; i < n; i++) out[i] = parkinsonTerm(high[i], low[i])
+    rangeVolRows(out, p)
+    return [out]
   },
   stream(p) {
     const out = nans(1)
@@ -1014,10 +1138,9 @@ export const garmanKlass: IndicatorDef = {
     const { open, high, low, close } = input
     const n = close.length
     const out = output(n, 0)
-    const result = [out]
-    const k = new RangeVolKernel(p.timePeriod, p.periodsPerYear)
-    for (let i = 0; i < n; i++) out[i] = k.next(garmanKlassTerm(open[i], high[i], low[i], close[i]))
-    return result
+    for (let i = 0; i < n; i++) out[i] = garmanKlassTerm(open[i], high[i], low[i], close[i])
+    rangeVolRows(out, p)
+    return [out]
   },
   stream(p) {
     const out = nans(1)
@@ -1048,10 +1171,9 @@ export const rogersSatchell: IndicatorDef = {
     const { open, high, low, close } = input
     const n = close.length
     const out = output(n, 0)
-    const result = [out]
-    const k = new RangeVolKernel(p.timePeriod, p.periodsPerYear)
-    for (let i = 0; i < n; i++) out[i] = k.next(rogersSatchellTerm(open[i], high[i], low[i], close[i]))
-    return result
+    for (let i = 0; i < n; i++) out[i] = rogersSatchellTerm(open[i], high[i], low[i], close[i])
+    rangeVolRows(out, p)
+    return [out]
   },
   stream(p) {
     const out = nans(1)
@@ -1115,6 +1237,120 @@ class YangZhangKernel {
   }
 }
 
+/**
+ * YangZhangKernel's batch loop in a kernel run chunk by chunk, from row 1: its five WindowSums, which fill and wrap
+ * together, as one ring position and five rings, sums and counts of non-zero values in local variables while a
+ * chunk runs, each step WindowSum.push's in its order. The logarithms cost what they cost; the sums in fields
+ * cost as much again
+ */
+class YangZhangRows implements ChunkedKernel {
+  private readonly k: number
+  /** Rings of ln(O/prev C), its square, ln(C/O), its square and the Rogers-Satchell term, `size` slots each */
+  private readonly rings: Float64Array
+  private head = 0
+  private count = 0
+  private readonly sums = new Float64Array(5)
+  private readonly nonzero = new Int32Array(5)
+  constructor(
+    private readonly open: Float64Array,
+    private readonly high: Float64Array,
+    private readonly low: Float64Array,
+    private readonly close: Float64Array,
+    private readonly out: Float64Array,
+    private readonly size: number,
+    private readonly ppy: number,
+  ) {
+    this.k = yangZhangK(size)
+    this.rings = new Float64Array(5 * size)
+  }
+  run(from: number, to: number): void {
+    const { open, high, low, close, out, size, ppy, k, rings, sums, nonzero } = this
+    let { head, count } = this
+    let so = sums[0]
+    let so2 = sums[1]
+    let sc = sums[2]
+    let sc2 = sums[3]
+    let srs = sums[4]
+    let no = nonzero[0]
+    let no2 = nonzero[1]
+    let nc = nonzero[2]
+    let nc2 = nonzero[3]
+    let nrs = nonzero[4]
+    // Ring r's slot j is rings[r * size + j]
+    const s1 = size
+    const s2 = 2 * size
+    const s3 = 3 * size
+    const s4 = 4 * size
+    for (let i = from; i < to; i++) {
+      const o = open[i]
+      const ro = lnRatio(o, close[i - 1])
+      const rc = lnRatio(close[i], o)
+      const ro2 = ro * ro
+      const rc2 = rc * rc
+      // ln(C/O) is the close-to-open return just computed: one logarithm fewer per row
+      const rs = rogersSatchellOf(o, high[i], low[i], rc)
+      if (count === size) {
+        const a = rings[head]
+        const b = rings[s1 + head]
+        const c = rings[s2 + head]
+        const d = rings[s3 + head]
+        const e = rings[s4 + head]
+        so -= a
+        if (a !== 0) no--
+        so2 -= b
+        if (b !== 0) no2--
+        sc -= c
+        if (c !== 0) nc--
+        sc2 -= d
+        if (d !== 0) nc2--
+        srs -= e
+        if (e !== 0) nrs--
+      } else count++
+      rings[head] = ro
+      rings[s1 + head] = ro2
+      rings[s2 + head] = rc
+      rings[s3 + head] = rc2
+      rings[s4 + head] = rs
+      head = head + 1 === size ? 0 : head + 1
+      so += ro
+      if (ro !== 0) no++
+      if (no === 0) so = 0
+      so2 += ro2
+      if (ro2 !== 0) no2++
+      if (no2 === 0) so2 = 0
+      sc += rc
+      if (rc !== 0) nc++
+      if (nc === 0) sc = 0
+      sc2 += rc2
+      if (rc2 !== 0) nc2++
+      if (nc2 === 0) sc2 = 0
+      srs += rs
+      if (rs !== 0) nrs++
+      if (nrs === 0) srs = 0
+      if (count < size) {
+        out[i] = NaN
+        continue
+      }
+      const varO = (so2 - (so * so) / size) / (size - 1)
+      const varC = (sc2 - (sc * sc) / size) / (size - 1)
+      const varRs = srs / size
+      out[i] = annualise(varO + k * varC + (1 - k) * varRs, ppy)
+    }
+    this.head = head
+    this.count = count
+    sums[0] = so
+    sums[1] = so2
+    sums[2] = sc
+    sums[3] = sc2
+    sums[4] = srs
+    nonzero[0] = no
+    nonzero[1] = no2
+    nonzero[2] = nc
+    nonzero[3] = nc2
+    nonzero[4] = nrs
+  }
+}
+
 /** Yang-Zhang drift-independent volatility estimator with opening jumps */
 export const yangZhang: IndicatorDef = {
   id: 'yang_zhang',
@@ -1133,10 +1369,11 @@ export const yangZhang: IndicatorDef = {
     const { open, high, low, close } = input
     const n = close.length
     const out = output(n, 0)
-    const result = [out]
-    const k = new YangZhangKernel(p.timePeriod, p.periodsPerYear)
-    for (let i = 0; i < n; i++) out[i] = k.next(open[i], high[i], low[i], close[i])
-    return result
+    if (n > 0) {
+      out[0] = NaN
+      inChunks(new YangZhangRows(open, high, low, close, out, p.timePeriod, p.periodsPerYear), 1, n)
+    }
+    return [out]
   },
   stream(p) {
     const out = nans(1)

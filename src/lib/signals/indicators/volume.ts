@@ -3,8 +3,8 @@
 // Batch loops and streams share the small kernels below, so both forms run the same arithmetic in the same order.
 // Batch outputs are written once per row (`output` leaves only the warm-up prefix NaN); streams whose state is a
 // running number are classes, whose fields V8 updates in place where variables captured by a closure are boxed
-import { param, type IndicatorDef, type Params, type Stream } from '../types.js'
-import { inChunks, nans, output, RollingMax, RollingMin, type ChunkedKernel } from '../util.js'
+import { param, type Columns, type IndicatorDef, type Params, type Stream } from '../types.js'
+import { ifFinite, inChunks, nans, output, RollingMax, RollingMin, type ChunkedKernel } from '../util.js'
 import { EmaKernel, periodParam, WindowSum } from './volatility.js'
 
 const hlcv = ['high', 'low', 'close', 'volume'] as const
@@ -31,10 +31,11 @@ class ObvStream implements Stream {
   }
 }
 
-/** TA_OBV's running total in a kernel run chunk by chunk */
+/** TA_OBV's running total in a kernel run chunk by chunk; `check` is the sum of every close + volume, times 0 */
 class ObvRows implements ChunkedKernel {
   private total: number
   private prev: number
+  check = 0
   constructor(
     private readonly close: Float64Array,
     private readonly volume: Float64Array,
@@ -45,12 +46,13 @@ class ObvRows implements ChunkedKernel {
   }
   run(from: number, to: number): void {
     const { close, volume, out } = this
-    let { total, prev } = this
+    let { total, prev, check } = this
     // Adding the volume or 0, then subtracting it or 0, is the arithmetic of the stream's branches (x + 0 and x - 0
     // are x, the total starting from a volume and never being -0) without an unpredictable jump per close
     for (let i = from; i < to; i++) {
       const c = close[i]
       const v = volume[i]
+      check += (c + v) * 0
       const up = c > prev ? v : 0
       const down = c < prev ? v : 0
       total = total + up - down
@@ -59,7 +61,18 @@ class ObvRows implements ChunkedKernel {
     }
     this.total = total
     this.prev = prev
+    this.check = check
   }
+}
+
+/** TA_OBV into `out`; returns ObvRows' check */
+function obvRows(input: Columns, out: Float64Array): number {
+  const { close, volume } = input
+  const n = close.length
+  if (n === 0) return 0
+  const k = new ObvRows(close, volume, out)
+  inChunks(k, 0, n)
+  return k.check
 }
 
 /** On Balance Volume (TA_OBV) */
@@ -77,13 +90,13 @@ export const obv: IndicatorDef = {
     'No reading: the direction is the slope, which the latest value alone does not show.',
   lookback: () => 0,
   batch(input) {
-    const { close, volume } = input
-    const n = close.length
-    const out = output(n, 0)
-    const result = [out]
-    if (n === 0) return result
-    inChunks(new ObvRows(close, volume, out), 0, n)
-    return result
+    const out = output(input.close.length, 0)
+    obvRows(input, out)
+    return [out]
+  },
+  batchIfFinite(input) {
+    const out = output(input.close.length, 0)
+    return ifFinite([out], obvRows(input, out))
   },
   stream: () => new ObvStream(),
 }
@@ -103,9 +116,13 @@ class AdStream implements Stream {
   }
 }
 
-/** TA_AD's running total in a kernel run chunk by chunk */
+/**
+ * TA_AD's running total in a kernel run chunk by chunk. `check` sums each row's high - low + close + volume, times 0:
+ * finite exactly when every input is
+ */
 class AdRows implements ChunkedKernel {
   private total = 0
+  check = 0
   constructor(
     private readonly high: Float64Array,
     private readonly low: Float64Array,
@@ -115,19 +132,41 @@ class AdRows implements ChunkedKernel {
   ) {}
   run(from: number, to: number): void {
     const { high, low, close, volume, out } = this
-    let total = this.total
+    let { total, check } = this
     // Four rows at a time (the divisions do not depend on each other, only the running total does), adding in
     // row order; the rows left over go first, so that the first chunk runs that code too
     let i = from
     for (const head = from + ((to - from) & 3); i < head; i++) {
-      total += moneyFlowVolume(high[i], low[i], close[i], volume[i])
+      const h = high[i]
+      const l = low[i]
+      const c = close[i]
+      const v = volume[i]
+      check += (h - l + c + v) * 0
+      total += moneyFlowVolume(h, l, c, v)
       out[i] = total
     }
     for (; i < to; i += 4) {
-      const m0 = moneyFlowVolume(high[i], low[i], close[i], volume[i])
-      const m1 = moneyFlowVolume(high[i + 1], low[i + 1], close[i + 1], volume[i + 1])
-      const m2 = moneyFlowVolume(high[i + 2], low[i + 2], close[i + 2], volume[i + 2])
-      const m3 = moneyFlowVolume(high[i + 3], low[i + 3], close[i + 3], volume[i + 3])
+      const h0 = high[i]
+      const h1 = high[i + 1]
+      const h2 = high[i + 2]
+      const h3 = high[i + 3]
+      const l0 = low[i]
+      const l1 = low[i + 1]
+      const l2 = low[i + 2]
+      const l3 = low[i + 3]
+      const c0 = close[i]
+      const c1 = close[i + 1]
+      const c2 = close[i + 2]
+      const c3 = close[i + 3]
+      const v0 = volume[i]
+      const v1 = volume[i + 1]
+      const v2 = volume[i + 2]
+      const v3 = volume[i + 3]
+      check += (h0 - l0 + c0 + v0 + (h1 - l1 + c1 + v1) + (h2 - l2 + c2 + v2 + (h3 - l3 + c3 + v3))) * 0
+      const m0 = moneyFlowVolume(h0, l0, c0, v0)
+      const m1 = moneyFlowVolume(h1, l1, c1, v1)
+      const m2 = moneyFlowVolume(h2, l2, c2, v2)
+      const m3 = moneyFlowVolume(h3, l3, c3, v3)
       total += m0
       out[i] = total
       total += m1
@@ -138,7 +177,16 @@ class AdRows implements ChunkedKernel {
       out[i + 3] = total
     }
     this.total = total
+    this.check = check
   }
+}
+
+/** TA_AD into `out`; returns AdRows' check */
+function adRows(input: Columns, out: Float64Array): number {
+  const { high, low, close, volume } = input
+  const k = new AdRows(high, low, close, volume, out)
+  inChunks(k, 0, close.length)
+  return k.check
 }
 
 /** Chaikin Accumulation/Distribution Line (TA_AD) */
@@ -156,12 +204,13 @@ export const ad: IndicatorDef = {
     'TA-Lib. No reading: the direction is the slope.',
   lookback: () => 0,
   batch(input) {
-    const { high, low, close, volume } = input
-    const n = close.length
-    const out = output(n, 0)
-    const result = [out]
-    inChunks(new AdRows(high, low, close, volume, out), 0, n)
-    return result
+    const out = output(input.close.length, 0)
+    adRows(input, out)
+    return [out]
+  },
+  batchIfFinite(input) {
+    const out = output(input.close.length, 0)
+    return ifFinite([out], adRows(input, out))
   },
   stream: () => new AdStream(),
 }
@@ -200,7 +249,10 @@ class AdoscKernel {
   }
 }
 
-/** TA_ADOSC's rows after the warm-up in a kernel run chunk by chunk, the running total and EMAs in locals */
+/**
+ * TA_ADOSC's rows after the warm-up in a kernel run chunk by chunk, the running total and EMAs in locals. `check`
+ * goes on summing each row's high - low + close + volume, times 0
+ */
 class AdoscRows implements ChunkedKernel {
   constructor(
     private readonly high: Float64Array,
@@ -215,22 +267,37 @@ class AdoscRows implements ChunkedKernel {
     private total: number,
     private fast: number,
     private slow: number,
+    public check: number,
   ) {}
   run(from: number, to: number): void {
     const { high, low, close, volume, out, fastK, fastK1, slowK, slowK1 } = this
-    let { total, fast, slow } = this
+    let { total, fast, slow, check } = this
     let i = from
     // A row left over goes first, so that the first chunk runs that code too
     if ((to - from) % 2 === 1) {
-      total += moneyFlowVolume(high[i], low[i], close[i], volume[i])
+      const h = high[i]
+      const l = low[i]
+      const c = close[i]
+      const v = volume[i]
+      check += (h - l + c + v) * 0
+      total += moneyFlowVolume(h, l, c, v)
       fast = fastK * total + fastK1 * fast
       slow = slowK * total + slowK1 * slow
       out[i] = fast - slow
       i++
     }
     for (; i < to; i += 2) {
-      const m0 = moneyFlowVolume(high[i], low[i], close[i], volume[i])
-      const m1 = moneyFlowVolume(high[i + 1], low[i + 1], close[i + 1], volume[i + 1])
+      const h0 = high[i]
+      const h1 = high[i + 1]
+      const l0 = low[i]
+      const l1 = low[i + 1]
+      const c0 = close[i]
+      const c1 = close[i + 1]
+      const v0 = volume[i]
+      const v1 = volume[i + 1]
+      check += (h0 - l0 + c0 + v0 + (h1 - l1 + c1 + v1)) * 0
+      const m0 = moneyFlowVolume(h0, l0, c0, v0)
+      const m1 = moneyFlowVolume(h1, l1, c1, v1)
       total += m0
       fast = fastK * total + fastK1 * fast
       slow = slowK * total + slowK1 * slow
@@ -243,7 +310,41 @@ class AdoscRows implements ChunkedKernel {
     this.total = total
     this.fast = fast
     this.slow = slow
+    this.check = check
   }
+}
+
+/** TA_ADOSC into `out` from row lb on; returns a check as AdoscRows' over every row */
+function adoscRows(input: Columns, p: Params, lb: number, out: Float64Array): number {
+  const { high, low, close, volume } = input
+  const n = close.length
+  if (n === 0) return 0
+  // AdoscKernel's arithmetic with the state in local variables rather than fields
+  const fastK = 2 / (p.fastPeriod + 1)
+  const fastK1 = 1 - fastK
+  const slowK = 2 / (p.slowPeriod + 1)
+  const slowK1 = 1 - slowK
+  let check = (high[0] - low[0] + close[0] + volume[0]) * 0
+  let total = 0
+  total += moneyFlowVolume(high[0], low[0], close[0], volume[0])
+  let fast = total
+  let slow = total
+  // The warm-up rows, then the rest two at a time: the money flows first (their divisions do not depend on each
+  // other), then the running total and the EMAs in row order, as in the one-row loop
+  let i = 1
+  for (const end = Math.min(lb, n); i < end; i++) {
+    const h = high[i]
+    const l = low[i]
+    const c = close[i]
+    const v = volume[i]
+    check += (h - l + c + v) * 0
+    total += moneyFlowVolume(h, l, c, v)
+    fast = fastK * total + fastK1 * fast
+    slow = slowK * total + slowK1 * slow
+  }
+  const k = new AdoscRows(high, low, close, volume, out, fastK, fastK1, slowK, slowK1, total, fast, slow, check)
+  inChunks(k, i, n)
+  return k.check
 }
 
 /** Chaikin A/D Oscillator (TA_ADOSC) */
@@ -264,31 +365,15 @@ export const adosc: IndicatorDef = {
     'value, warm-up max(fast, slow) - 1 rows; always fast minus slow even if fastPeriod > slowPeriod. Positive reads bullish.',
   lookback: (p) => Math.max(p.fastPeriod, p.slowPeriod) - 1,
   batch(input, p) {
-    const { high, low, close, volume } = input
-    const n = close.length
     const lb = Math.max(p.fastPeriod, p.slowPeriod) - 1
-    const out = output(n, lb)
-    const result = [out]
-    if (n === 0) return result
-    // AdoscKernel's arithmetic with the state in local variables rather than fields
-    const fastK = 2 / (p.fastPeriod + 1)
-    const fastK1 = 1 - fastK
-    const slowK = 2 / (p.slowPeriod + 1)
-    const slowK1 = 1 - slowK
-    let total = 0
-    total += moneyFlowVolume(high[0], low[0], close[0], volume[0])
-    let fast = total
-    let slow = total
-    // The warm-up rows, then the rest two at a time: the money flows first (their divisions do not depend on each
-    // other), then the running total and the EMAs in row order, as in the one-row loop
-    let i = 1
-    for (const end = Math.min(lb, n); i < end; i++) {
-      total += moneyFlowVolume(high[i], low[i], close[i], volume[i])
-      fast = fastK * total + fastK1 * fast
-      slow = slowK * total + slowK1 * slow
-    }
-    inChunks(new AdoscRows(high, low, close, volume, out, fastK, fastK1, slowK, slowK1, total, fast, slow), i, n)
-    return result
+    const out = output(input.close.length, lb)
+    adoscRows(input, p, lb, out)
+    return [out]
+  },
+  batchIfFinite(input, p) {
+    const lb = Math.max(p.fastPeriod, p.slowPeriod) - 1
+    const out = output(input.close.length, lb)
+    return ifFinite([out], adoscRows(input, p, lb, out))
   },
   stream(p) {
     const out = nans(1)
@@ -473,13 +558,22 @@ export const vwapRolling: IndicatorDef = {
  * bins between the window's lowest low and highest high; POC = fullest bin, value area grown from it as in Market
  * Profile. O(per + bins) per row, no allocation. The window's low and high come from rolling extremes, and each
  * bar's bin is kept: bins depend only on the bar and the window's low and high, so they are recomputed only on
- * rows where one of those changed (about a quarter of real 1m rows with the defaults)
+ * rows where one of those changed (about a quarter of real 1m rows with the defaults). Each bin's volume is the sum
+ * of its bars' volumes from 0, oldest first; each bin also keeps its bars as a queue in window order, so that on the
+ * other rows only the bin of the bar that left is summed again, over its own bars
  */
 export class VolumeProfileKernel {
   private readonly tp: Float64Array
   private readonly vol: Float64Array
   /** Bin of each slot's bar for the window low and high in `binLow` and `binHigh` */
   private readonly bin: Int32Array
+  /**
+   * Each bin's bars as a queue in window order: `after[j]` is the slot of the next newer bar in slot j's bin (-1 for
+   * the newest), and `after[per + k]` the oldest bar of bin k (-1 when empty), so that appending needs no branch on an
+   * empty bin; `last[k]` is bin k's newest bar, or per + k when empty
+   */
+  private readonly after: Int32Array
+  private readonly last: Int32Array
   private readonly hist: Float64Array
   private readonly maxHigh: RollingMax
   private readonly minLow: RollingMin
@@ -487,6 +581,17 @@ export class VolumeProfileKernel {
   private binHigh = NaN
   private head = 0
   private count = 0
+  /** The fullest bin of the latest window */
+  private pocBin = 0
+  /**
+   * The window's volume kept as a running sum (add the new bar's, subtract the leaving bar's), and a bound on its
+   * distance from the exact sum: enough to settle most of the value area's compares against `area` x total without
+   * summing the window again (see `next`)
+   */
+  private running = 0
+  private runningErr = 0
+  /** Rows left until a negative volume (for which the bounds below do not hold) has left the window */
+  private signedRows = 0
   poc = NaN
   vah = NaN
   val = NaN
@@ -498,6 +603,8 @@ export class VolumeProfileKernel {
     this.tp = new Float64Array(per)
     this.vol = new Float64Array(per)
     this.bin = new Int32Array(per)
+    this.after = new Int32Array(per + bins)
+    this.last = new Int32Array(bins)
     this.hist = new Float64Array(bins)
     this.maxHigh = new RollingMax(per)
     this.minLow = new RollingMin(per)
@@ -508,15 +615,73 @@ export class VolumeProfileKernel {
   }
   /** Bin of a typical price for the window [low, low + span] */
   private binOf(tp: number, low: number, span: number): number {
-    // Rounding can put a typical price a hair outside [low, high]: clamp to the edge bins
-    return span > 0 ? Math.min(this.bins - 1, Math.max(0, Math.floor(((tp - low) / span) * this.bins))) : 0
+    if (!(span > 0)) return 0
+    const bins = this.bins
+    const x = ((tp - low) / span) * bins
+    // floor(x) clamped to the bins: rounding can put a typical price a hair outside [low, high]. Compares rather
+    // than Math.floor/min/max, which V8 compiles with NaN and -0 checks; a NaN (only from overflowing prices)
+    // goes to bin 0, as storing NaN into the Int32Array `bin` does
+    return x < bins ? (x > 0 ? x | 0 : 0) : x >= bins ? bins - 1 : 0
+  }
+  /** Appends the bar in slot `j` to its bin's queue as the bin's newest bar */
+  private enqueue(j: number, k: number): void {
+    const after = this.after
+    after[j] = -1
+    after[this.last[k]] = j
+    this.last[k] = j
+  }
+  /** Sum of the window's volumes from 0, oldest bar (slot `head`) first */
+  private windowSum(head: number): number {
+    const vol = this.vol
+    let s = 0
+    for (let j = head; j < this.per; j++) s += vol[j]
+    for (let j = 0; j < head; j++) s += vol[j]
+    return s
+  }
+  /** Sum of bin k's volumes from 0, oldest bar first */
+  private sumOf(k: number): number {
+    const vol = this.vol
+    const after = this.after
+    let s = 0
+    for (let j = after[this.per + k]; j >= 0; j = after[j]) s += vol[j]
+    return s
+  }
+  /** Whether bin a is fuller than bin b: more volume, then nearer the middle of the range, then the lower one */
+  private beats(a: number, b: number): boolean {
+    const ha = this.hist[a]
+    const hb = this.hist[b]
+    if (ha !== hb) return ha > hb
+    const mid = (this.bins - 1) / 2
+    const da = Math.abs(a - mid)
+    const db = Math.abs(b - mid)
+    return da !== db ? da < db : a < b
+  }
+  /** The fullest bin, scanning them all */
+  private fullest(): number {
+    const hist = this.hist
+    const bins = this.bins
+    // Ties go to the bin nearest the middle of the range, then to the lower one
+    const mid = (bins - 1) / 2
+    let poc = 0
+    let best = hist[0]
+    for (let b = 1; b < bins; b++) {
+      const hb = hist[b]
+      if (hb > best || (hb === best && Math.abs(b - mid) < Math.abs(poc - mid))) {
+        poc = b
+        best = hb
+      }
+    }
+    return poc
   }
   next(h: number, l: number, c: number, v: number): boolean {
     const per = this.per
     const at = this.head
     const tpv = (h + l + c) / 3
+    const leaving = this.vol[at]
     this.tp[at] = tpv
     this.vol[at] = v
+    if (v < 0) this.signedRows = per
+    else if (this.signedRows > 0) this.signedRows--
     const head = at + 1 === per ? 0 : at + 1
     this.head = head
     const high = this.maxHigh.push(h)
@@ -528,71 +693,105 @@ export class VolumeProfileKernel {
     const bin = this.bin
     const vol = this.vol
     const span = high - low
-    // Every sum runs oldest first (from `head` round to `at`), so every run adds the same volumes in the same order
+    // Every sum runs oldest first (from `head` round to `at`), so every run adds the same volumes in the same order.
+    // `total` is that sum over the window when `exact`
     let total = 0
+    let exact = true
+    let poc: number
     if (low !== this.binLow || high !== this.binHigh) {
       const tp = this.tp
-      for (let j = 0; j < per; j++) bin[j] = this.binOf(tp[j], low, span)
       this.binLow = low
       this.binHigh = high
-      hist.fill(0)
-      for (let j = head; j < per; j++) {
-        hist[bin[j]] += vol[j]
-        total += vol[j]
+      // Loops rather than fill(), whose builtin call costs more than filling a few dozen values
+      const last = this.last
+      for (let k = 0; k < bins; k++) {
+        hist[k] = 0
+        last[k] = per + k
       }
-      for (let j = 0; j < head; j++) {
-        hist[bin[j]] += vol[j]
-        total += vol[j]
+      for (let j = head, n = 0; n < per; n++, j = j + 1 === per ? 0 : j + 1) {
+        const k = this.binOf(tp[j], low, span)
+        const u = vol[j]
+        bin[j] = k
+        hist[k] += u
+        total += u
+        this.enqueue(j, k)
       }
+      this.running = total
+      this.runningErr = 0
+      poc = this.fullest()
     } else {
-      // Same low and high as the previous row, so every other bar keeps its bin. Only the bins of the bar that left
-      // and of the bar that came in change members; every other bin sums the same volumes in the same order and
-      // keeps its value. The two are summed again from 0 over their members, adding 0 for the other bars, which
-      // leaves a sum that starts at +0 unchanged
+      // Same low and high as the previous row, so every other bar keeps its bin and every other bin its sum. The bar
+      // that left was the oldest of its bin: it leaves the front of that bin's queue, whose sum is taken again. The
+      // bar that came is the newest of its bin, so adding it to that bin's sum is the next step of the same sum
+      const p = this.pocBin
+      const pocBefore = hist[p]
       const left = bin[at]
       const came = this.binOf(tpv, low, span)
       bin[at] = came
-      let a = 0
-      let b = 0
-      for (let j = head; j < per; j++) {
-        const v = vol[j]
-        const k = bin[j]
-        a += k === left ? v : 0
-        b += k === came ? v : 0
-        total += v
-      }
-      for (let j = 0; j < head; j++) {
-        const v = vol[j]
-        const k = bin[j]
-        a += k === left ? v : 0
-        b += k === came ? v : 0
-        total += v
-      }
-      hist[left] = a
-      hist[came] = b
+      const after = this.after
+      const next = after[at]
+      after[per + left] = next
+      if (next < 0) this.last[left] = per + left
+      this.enqueue(at, came)
+      if (came !== left) hist[came] += v
+      hist[left] = this.sumOf(left)
+      // The running sum and its error bound: each of its two roundings is off by at most 2^-53 of its result, and
+      // the bound gains twice that (Number.EPSILON = 2^-52), times 1 + 4 EPSILON for the rounding of its own sum
+      const a = this.running + v
+      const t = a - leaving
+      this.running = t
+      this.runningErr = (this.runningErr + (Math.abs(a) + Math.abs(t)) * Number.EPSILON) * (1 + 4 * Number.EPSILON)
+      if (this.signedRows > 0) total = this.windowSum(head)
+      else exact = false
+      // Only `left` and `came` changed: while the previous fullest bin kept or grew its volume it still beats every
+      // other bin, so the fullest is the best of it and those two; otherwise (or on a NaN sum) all bins are scanned
+      const changed = hist[left] + hist[came]
+      if (hist[p] >= pocBefore && changed === changed) {
+        poc = p
+        if (this.beats(left, poc)) poc = left
+        if (this.beats(came, poc)) poc = came
+      } else poc = this.fullest()
     }
-
-    // POC: fullest bin; ties go to the bin nearest the middle of the range, then to the lower one
-    const mid = (bins - 1) / 2
-    let poc = 0
-    let best = hist[0]
-    for (let b = 1; b < bins; b++) {
-      const hb = hist[b]
-      if (hb > best || (hb === best && Math.abs(b - mid) < Math.abs(poc - mid))) {
-        poc = b
-        best = hb
-      }
-    }
+    this.pocBin = poc
 
     // Value area: from the POC, add whichever of the next two bins above or the next two below holds more volume
-    // (upwards on a tie) until it holds `area` of the window's volume
-    const target = this.area * total
+    // (upwards on a tie) until it holds `area` of the window's volume: while acc < area x total. Without the exact
+    // total, the running one brackets it: the exact sum S of the window's volumes is within runningErr of the
+    // running sum, and the oldest-first sum within (per - 1) x 2^-53 x S of S (all volumes >= 0, as `signedRows`
+    // ensures); with twice those margins and a little more for the roundings of the bracket itself, area x the
+    // bracket's ends (a product that never decreases as its factor grows) bracket area x total. Only a compare that
+    // falls between them takes the exact total; a NaN or an infinity in the running sum always does
+    let target = this.area * total
+    let tLo = target
+    let tHi = target
+    if (!exact) {
+      const run = this.running
+      const err = this.runningErr
+      const d = 2 * (err + per * Number.EPSILON * (run + err)) + 4 * Number.EPSILON * Math.abs(run)
+      tLo = this.area * (run - d)
+      tHi = this.area * (run + d)
+    }
     let lo = poc
     let hi = poc
     let acc = hist[poc]
-    while (acc < target && (lo > 0 || hi < bins - 1)) {
-      const up = hi < bins - 1 ? hist[hi + 1] + (hi + 2 < bins ? hist[hi + 2] : 0) : -1
-      const down = lo > 0 ? hist[lo - 1] + (lo - 2 >= 0 ? hist[lo - 2] : 0) : -1
+    for (;;) {
+      let under: boolean
+      if (exact) under = acc < target
+      else if (acc < tLo) under = true
+      else if (acc >= tHi) under = false
+      else {
+        total = this.windowSum(head)
+        this.running = total
+        this.runningErr = 0
+        target = this.area * total
+        exact = true
+        under = acc < target
+      }
+      if (!under || !(lo > 0 || hi < bins - 1)) break
+      // A side with no bins left is never chosen: -Infinity rather than -1, which a pair of bins with negative
+      // volume (only in bad data) could fall below, and which then never moved hi or lo again
+      const up = hi < bins - 1 ? hist[hi + 1] + (hi + 2 < bins ? hist[hi + 2] : 0) : -Infinity
+      const down = lo > 0 ? hist[lo - 1] + (lo - 2 >= 0 ? hist[lo - 2] : 0) : -Infinity
       if (up >= down) {
         hi = Math.min(hi + 2, bins - 1)
         acc += up
