@@ -643,7 +643,10 @@ export async function runSignalsBench(): Promise<string> {
     '### Shared indicators, 1,000,000 bars (ms)',
     '',
     'Same data and TA-Lib default parameters everywhere; every mercury time is the public `runBatch`, which includes ' +
-      'its parameter checks and its scan of the inputs for non-finite values (TA-Lib has neither). Two ways of ' +
+      'its parameter checks and its check of the inputs for non-finite values (TA-Lib has neither): a scan of every ' +
+      'input column before the computation or, for definitions whose computation costs about as much as that scan ' +
+      `(${INDICATORS.filter((d) => d.batchIfFinite).map((d) => d.id).join(', ')}: \`batchIfFinite\`), a check summed ` +
+      'in the computation\'s own loop. Two ways of ' +
       'measuring, each like for like:',
     '',
     '- **outputs touched beforehand**: mercury `runBatch(def, input, {}, { arena })` with one BatchArena that a ' +
@@ -684,7 +687,8 @@ export async function runSignalsBench(): Promise<string> {
     '',
     'runBatch, arena: the public batch call with one BatchArena touched by a previous run (median of 5); runBatch, ' +
       'new outputs: the same returning new arrays (median of 3); def.batch: the definition\'s own batch function ' +
-      'with the arena, without the engine\'s parameter and finite-input checks (median of 5); M rows/s from runBatch ' +
+      'with the arena, without the engine\'s parameter and finite-input checks (median of 5; for a definition with ' +
+      '`batchIfFinite` its check is part of runBatch\'s time and not of this one); M rows/s from runBatch ' +
       'with the arena. Stream: `openStream(def).update(row)` per row through one reused input array, one pass (ema, ' +
       'rsi and sma: median of 3, measured first).',
     '',

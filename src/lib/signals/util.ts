@@ -224,7 +224,14 @@ export class RollingMin {
   }
 }
 
-/** Row of the largest of a[from..to], the latest on ties: TA-Lib's rescan of a window whose extreme left it */
+/**
+ * TA-Lib's scan for the extremes of a sliding window, which the batch kernels (stoch, willr, aroon, donchian,
+ * ichimoku, ...) run with the extreme and its row in local variables: for row i, with the window i-size+1..i, when
+ * the extreme's row has left the window it is rescanned (argMax / argMin), else a new value at least as large (as
+ * small) takes its place, so ties go to the latest row. RollingMax and RollingMin do the same over a ring.
+ *
+ * Row of the largest of a[from..to], the latest on ties: the rescan of a window whose extreme left it
+ */
 export function argMax(a: Float64Array, from: number, to: number): number {
   let at = from
   let best = a[from]
@@ -248,54 +255,6 @@ export function argMin(a: Float64Array, from: number, to: number): number {
     }
   }
   return at
-}
-
-/**
- * TA-Lib's scan for the maximum of a sliding window in batch loops, reading the window straight from the input:
- * `at(i)`, called for i = 0, 1, 2, ... in turn, is the largest of a[i-size+1..i] (of the rows so far at the start),
- * and `index` its row, the latest on ties as RollingMax. The window is rescanned only when that row leaves it
- */
-export class ScanMax {
-  value = -Infinity
-  index = 0
-  constructor(
-    private readonly a: Float64Array,
-    private readonly size: number,
-  ) {}
-  at(i: number): number {
-    const a = this.a
-    const start = i - this.size + 1
-    if (this.index < start) {
-      this.index = argMax(a, start, i)
-      this.value = a[this.index]
-    } else if (a[i] >= this.value) {
-      this.value = a[i]
-      this.index = i
-    }
-    return this.value
-  }
-}
-
-/** ScanMax's mirror: the smallest of a[i-size+1..i], the latest on ties */
-export class ScanMin {
-  value = Infinity
-  index = 0
-  constructor(
-    private readonly a: Float64Array,
-    private readonly size: number,
-  ) {}
-  at(i: number): number {
-    const a = this.a
-    const start = i - this.size + 1
-    if (this.index < start) {
-      this.index = argMin(a, start, i)
-      this.value = a[this.index]
-    } else if (a[i] <= this.value) {
-      this.value = a[i]
-      this.index = i
-    }
-    return this.value
-  }
 }
 
 /** TA_INT_EMA from the first row: seeded with the simple mean of the first `period` values, then smoothed by k */

@@ -7,7 +7,7 @@ import { resolveParams } from '../engine.js'
 import { param, type Columns, type IndicatorDef, type Params, type Stream } from '../types.js'
 import { inArena, nans, output } from '../util.js'
 import { MOMENTUM } from './momentum.js'
-import { adxWithDi, TREND } from './trend.js'
+import { adxWithDi, smaRows, TREND } from './trend.js'
 import { VOLATILITY } from './volatility.js'
 import { VOLUME } from './volume.js'
 
@@ -143,11 +143,16 @@ function confluenceFromBatches(input: Columns, p: Params, score: Float64Array, v
   const [ema50] = componentBatch('ema', input, { timePeriod: 50 })
   const macdHist = componentBatch('macd', input)[2]
   const [rsi] = componentBatch('rsi', input)
+  // ADX, +DI and -DI of the same period from one pass (adxWithDi gives the three definitions' values)
   const [adx, pdi, mdi] = adxWithDi(input.high, input.low, close, resolveParams(def('adx')).timePeriod)
   const [stochK, stochD] = componentBatch('stoch', input)
   const [obv] = componentBatch('obv', input)
   const [obvSma] = componentBatch('sma', { close: obv }, { timePeriod: 20 })
-  const bbMiddle = componentBatch('bbands', input)[1]
+  // The Bollinger middle band is the SMA of the band's period, the same running total (bbands computes it with
+  // the bands, which are not needed here)
+  const bbPeriod = resolveParams(def('bbands')).timePeriod
+  const bbMiddle = output(n, bbPeriod - 1)
+  smaRows(close, bbPeriod, bbMiddle)
   const threshold = p.adxThreshold
   for (let i = 0; i < n; i++) {
     const c = close[i]

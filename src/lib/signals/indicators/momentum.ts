@@ -4,7 +4,7 @@
 // NaN from `output`); every stream is a class, whose numeric fields V8 updates in place where variables captured
 // by a closure would be boxed on each write. Both forms run the same arithmetic in the same order
 import { param, type Columns, type IndicatorDef, type Stream } from '../types.js'
-import { argMax, argMin, ifFinite, inChunks, nans, output, pow2, RollingMax, RollingMin, ScanMax, ScanMin, SeededEma, type ChunkedKernel } from '../util.js'
+import { argMax, argMin, ifFinite, inChunks, nans, output, pow2, RollingMax, RollingMin, SeededEma, type ChunkedKernel } from '../util.js'
 
 /** TA-Lib's TA_IS_ZERO; TA_EPSILON is 1e-14 in the TA-Lib sources this catalog follows */
 export const isZero = (v: number) => v > -0.00000000000001 && v < 0.00000000000001
@@ -350,12 +350,12 @@ class StochStream implements Stream {
 
 /**
  * TA_STOCH's batch loop (TA_STOCHF's without slow %K's SMA) in a kernel run chunk by chunk: raw %K from the
- * window's extremes as TA-Lib scans them (ScanMax and ScanMin), then its SMAs (RunningSma). Their state is kept in
+ * window's extremes as TA-Lib scans them (see argMax), then its SMAs (RunningSma). Their state is kept in
  * local variables while a chunk runs rather than in those objects' fields: a field written on one row and read
  * on the next puts a store and a load on every row's chain of dependent steps
  */
 class StochRows implements ChunkedKernel {
-  // ScanMax and ScanMin: the window's extremes and their rows
+  // TA-Lib's window scans (see argMax): the window's extremes and their rows
   private hh = -Infinity
   private hhAt = 0
   private ll = Infinity
@@ -619,6 +619,137 @@ class StochRsiStream implements Stream {
   }
 }
 
+/**
+ * TA_STOCHRSI's batch loop in a kernel run chunk by chunk: WilderRsi, FastK on the RSI (its RollingMax and RollingMin
+ * see the same values, so they share one ring) and RunningSma, each step theirs in their order, with their state in
+ * local variables while a chunk runs rather than in four objects' fields
+ */
+class StochRsiRows implements ChunkedKernel {
+  // WilderRsi
+  private prev = NaN
+  private gain = 0
+  private loss = 0
+  private ri = 0
+  // FastK: the RSI values in a power-of-two ring, how many so far, the extremes and their positions
+  private readonly ring: Float64Array
+  private t = 0
+  private hh = -Infinity
+  private hhAt = 0
+  private ll = Infinity
+  private llAt = 0
+  // RunningSma of %K
+  private readonly bufD: Float64Array
+  private headD = 0
+  private countD = 0
+  private totalD = 0
+  constructor(
+    private readonly x: Float64Array,
+    private readonly outK: Float64Array,
+    private readonly outD: Float64Array,
+    private readonly per: number,
+    private readonly kp: number,
+    private readonly pd: number,
+    private readonly lb: number,
+  ) {
+    this.ring = new Float64Array(pow2(kp))
+    this.bufD = new Float64Array(pd)
+  }
+  run(from: number, to: number): void {
+    const { x, outK, outD, per, kp, pd, lb, ring, bufD } = this
+    const mask = ring.length - 1
+    let { prev, gain, loss, ri, t, hh, hhAt, ll, llAt, headD, countD, totalD } = this
+    for (let i = from; i < to; i++) {
+      const xv = x[i]
+      // WilderRsi.push
+      let v = NaN
+      if (ri > 0) {
+        const d = xv - prev
+        if (ri > per) {
+          gain *= per - 1
+          loss *= per - 1
+        }
+        if (d < 0) loss -= d
+        else gain += d
+        if (ri >= per) {
+          gain /= per
+          loss /= per
+          const sum = gain + loss
+          v = isZero(sum) ? 0 : 100 * (gain / sum)
+        }
+      }
+      prev = xv
+      if (ri <= per) ri++
+      let vk = NaN
+      let vd = NaN
+      if (v === v) {
+        // FastK.push(v, v, v): RollingMax.push and RollingMin.push of v, rescanning a window whose extreme left it
+        const at = t++
+        ring[at & mask] = v
+        const start = at - kp + 1
+        if (hhAt < start) {
+          hhAt = start
+          hh = ring[start & mask]
+          for (let j = start + 1; j <= at; j++) {
+            const w = ring[j & mask]
+            if (w >= hh) {
+              hh = w
+              hhAt = j
+            }
+          }
+        } else if (v >= hh) {
+          hh = v
+          hhAt = at
+        }
+        if (llAt < start) {
+          llAt = start
+          ll = ring[start & mask]
+          for (let j = start + 1; j <= at; j++) {
+            const w = ring[j & mask]
+            if (w <= ll) {
+              ll = w
+              llAt = j
+            }
+          }
+        } else if (v <= ll) {
+          ll = v
+          llAt = at
+        }
+        if (start >= 0) {
+          const diff = (hh - ll) / 100
+          const k = diff !== 0 ? (v - ll) / diff : 0
+          if (k === k) {
+            vk = k
+            // RunningSma.push
+            bufD[headD] = k
+            headD = headD + 1 === pd ? 0 : headD + 1
+            totalD += k
+            if (countD === pd || ++countD === pd) {
+              vd = totalD / pd
+              totalD -= bufD[headD]
+            }
+          }
+        }
+      }
+      if (i >= lb) {
+        outK[i] = vk
+        outD[i] = vd
+      }
+    }
+    this.prev = prev
+    this.gain = gain
+    this.loss = loss
+    this.ri = ri
+    this.t = t
+    this.hh = hh
+    this.hhAt = hhAt
+    this.ll = ll
+    this.llAt = llAt
+    this.headD = headD
+    this.countD = countD
+    this.totalD = totalD
+  }
+}
+
 /** Stochastic RSI (TA_STOCHRSI with SMA smoothing). */
 export const stochrsi: IndicatorDef = {
   id: 'stochrsi',
@@ -645,25 +776,7 @@ export const stochrsi: IndicatorDef = {
     const outK = output(n, lb)
     const outD = output(n, lb)
     const result = [outK, outD]
-    const r = new WilderRsi(p.timePeriod)
-    const raw = new FastK(p.fastKPeriod)
-    const smaD = new RunningSma(p.fastDPeriod)
-    for (let i = 0; i < n; i++) {
-      const v = r.push(x[i])
-      let vk = NaN
-      let vd = NaN
-      if (v === v) {
-        const k = raw.push(v, v, v)
-        if (k === k) {
-          vk = k
-          vd = smaD.push(k)
-        }
-      }
-      if (i >= lb) {
-        outK[i] = vk
-        outD[i] = vd
-      }
-    }
+    inChunks(new StochRsiRows(x, outK, outD, p.timePeriod, p.fastKPeriod, p.fastDPeriod, lb), 0, n)
     return result
   },
   stream: (p) => new StochRsiStream(p.timePeriod, p.fastKPeriod, p.fastDPeriod),
@@ -977,7 +1090,7 @@ class WillrStream implements Stream {
 
 /** TA_WILLR's batch loop in a kernel run chunk by chunk */
 class WillrRows implements ChunkedKernel {
-  // ScanMax and ScanMin's extremes and their rows, in local variables while a chunk runs (see StochRows)
+  // TA-Lib's window scans (see argMax): the extremes and their rows, in local variables while a chunk runs
   private hh = -Infinity
   private hhAt = 0
   private ll = Infinity

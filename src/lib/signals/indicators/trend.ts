@@ -5,7 +5,7 @@
 // classes, whose numeric fields V8 updates in place where variables captured by a closure would be boxed on each
 // write. Both forms run the same arithmetic in the same order, which is what makes their values bit-identical
 import { param, type Columns, type IndicatorDef, type Params, type Reading, type Stream } from '../types.js'
-import { argMax, argMin, ifFinite, inChunks, nans, output, pow2, RollingMax, RollingMin, ScanMax, ScanMin, SeededEma, type ChunkedKernel } from '../util.js'
+import { argMax, argMin, ifFinite, inChunks, nans, output, pow2, RollingMax, RollingMin, SeededEma, type ChunkedKernel } from '../util.js'
 
 export const timePeriod = (def: number, min = 2, max = 1000) =>
   param('timePeriod', def, min, max, 'number of rows in the window', { integer: true })
@@ -43,7 +43,7 @@ class SmaStream implements Stream {
  * added to it, and once a NaN or an infinity is it stays non-finite (an infinity leaving the window leaves
  * Infinity - Infinity, NaN)
  */
-function smaRows(x: Float64Array, per: number, out: Float64Array): number {
+export function smaRows(x: Float64Array, per: number, out: Float64Array): number {
   const n = x.length
   let total = 0
   let i = 0
@@ -1369,8 +1369,8 @@ class IchimokuStream implements Stream {
 }
 
 /**
- * Ichimoku's batch loop in a kernel run chunk by chunk. Each of the six extremes is TA-Lib's scan (ScanMax and
- * ScanMin: a window is rescanned only when its extreme leaves it), with its value and row in local variables while
+ * Ichimoku's batch loop in a kernel run chunk by chunk. Each of the six extremes is TA-Lib's scan (see argMax: a
+ * window is rescanned only when its extreme leaves it), with its value and row in local variables while
  * a chunk runs rather than in six objects' fields, which every row would store and load again
  */
 class IchimokuRows implements ChunkedKernel {
@@ -1414,7 +1414,7 @@ class IchimokuRows implements ChunkedKernel {
     for (let i = from; i < to; i++) {
       const h = high[i]
       const l = low[i]
-      // Each as ScanMax.at / ScanMin.at: rescan once the extreme's row has left the window
+      // Each rescanned once the extreme's row has left the window
       if (tHiAt <= i - tp) {
         tHiAt = argMax(high, i - tp + 1, i)
         tHi = high[tHiAt]
@@ -2154,8 +2154,8 @@ function aroonScan(high: Float64Array, low: Float64Array, per: number, out: Floa
 /** aroonScan's loop in a kernel run chunk by chunk, one loop for the oscillator and one for up and down */
 class AroonRows implements ChunkedKernel {
   private readonly factor: number
-  // ScanMax and ScanMin over per + 1 rows: the extremes and their rows, in local variables while a chunk runs (a
-  // field written on one row and read on the next puts a store and a load on every row's chain)
+  // TA-Lib's window scans over per + 1 rows (see argMax): the extremes and their rows, in local variables while a
+  // chunk runs (a field written on one row and read on the next puts a store and a load on every row's chain)
   private hh = -Infinity
   private hhAt = 0
   private ll = Infinity

@@ -5,7 +5,7 @@
 // Batch outputs are written once per row (`output` leaves only the warm-up prefix NaN), and kernels keep their
 // windows in their own arrays with compare-and-reset positions rather than `%`
 import { param, type Columns, type IndicatorDef, type Params, type ParamSpec, type Reading } from '../types.js'
-import { ifFinite, inChunks, nans, output, RollingMax, RollingMin, ScanMax, ScanMin, type ChunkedKernel } from '../util.js'
+import { argMax, argMin, ifFinite, inChunks, nans, output, RollingMax, RollingMin, type ChunkedKernel } from '../util.js'
 
 /** TA_EPSILON of the TA-Lib build we match (ta_utility.h); TA_IS_ZERO and TA_IS_ZERO_OR_NEG compare against it */
 export const TA_EPSILON = 0.00000000000001
@@ -752,6 +752,53 @@ class DonchianKernel {
   }
 }
 
+/**
+ * Donchian's batch loop in a kernel run chunk by chunk: TA-Lib's scans, as TA_MAX and TA_MIN (see argMax), with
+ * the extremes and their rows in local variables while a chunk runs
+ */
+class DonchianRows implements ChunkedKernel {
+  private hh = -Infinity
+  private hhAt = 0
+  private ll = Infinity
+  private llAt = 0
+  constructor(
+    private readonly high: Float64Array,
+    private readonly low: Float64Array,
+    private readonly outs: Float64Array[],
+    private readonly per: number,
+  ) {}
+  run(from: number, to: number): void {
+    const { high, low, per } = this
+    const [upper, middle, lower] = this.outs
+    let { hh, hhAt, ll, llAt } = this
+    for (let i = from; i < to; i++) {
+      const start = i - per + 1
+      if (hhAt < start) {
+        hhAt = argMax(high, start, i)
+        hh = high[hhAt]
+      } else if (high[i] >= hh) {
+        hh = high[i]
+        hhAt = i
+      }
+      if (llAt < start) {
+        llAt = argMin(low, start, i)
+        ll = low[llAt]
+      } else if (low[i] <= ll) {
+        ll = low[i]
+        llAt = i
+      }
+      if (start < 0) continue
+      upper[i] = hh
+      middle[i] = (hh + ll) / 2
+      lower[i] = ll
+    }
+    this.hh = hh
+    this.hhAt = hhAt
+    this.ll = ll
+    this.llAt = llAt
+  }
+}
+
 /** Donchian Channels */
 export const donchian: IndicatorDef = {
   id: 'donchian',
@@ -773,17 +820,7 @@ export const donchian: IndicatorDef = {
     const middle = output(n, per - 1)
     const lower = output(n, per - 1)
     const result = [upper, middle, lower]
-    // TA-Lib's scans, as TA_MAX and TA_MIN
-    const hi = new ScanMax(high, per)
-    const lo = new ScanMin(low, per)
-    for (let i = 0; i < n; i++) {
-      const hh = hi.at(i)
-      const ll = lo.at(i)
-      if (i < per - 1) continue
-      upper[i] = hh
-      middle[i] = (hh + ll) / 2
-      lower[i] = ll
-    }
+    inChunks(new DonchianRows(high, low, result, per), 0, n)
     return result
   },
   stream(p) {

@@ -404,6 +404,63 @@ class CmfKernel {
   }
 }
 
+/**
+ * CmfKernel's batch loop in a kernel run chunk by chunk, over the rows' money flow volumes in `mfv`: its two
+ * WindowSums as one ring position and count and two rings, sums and counts of non-zero values in local variables
+ * while a chunk runs, each step WindowSum.push's in its order. `out` may be `mfv` (row i is read before written)
+ */
+class CmfRows implements ChunkedKernel {
+  private readonly ringM: Float64Array
+  private readonly ringV: Float64Array
+  private head = 0
+  private count = 0
+  private sumM = 0
+  private sumV = 0
+  private nzM = 0
+  private nzV = 0
+  constructor(
+    private readonly mfv: Float64Array,
+    private readonly volume: Float64Array,
+    private readonly out: Float64Array,
+    private readonly per: number,
+  ) {
+    this.ringM = new Float64Array(per)
+    this.ringV = new Float64Array(per)
+  }
+  run(from: number, to: number): void {
+    const { mfv, volume, out, per, ringM, ringV } = this
+    let { head, count, sumM, sumV, nzM, nzV } = this
+    for (let i = from; i < to; i++) {
+      const m = mfv[i]
+      const v = volume[i]
+      if (count === per) {
+        const a = ringM[head]
+        const b = ringV[head]
+        sumM -= a
+        if (a !== 0) nzM--
+        sumV -= b
+        if (b !== 0) nzV--
+      } else count++
+      ringM[head] = m
+      ringV[head] = v
+      head = head + 1 === per ? 0 : head + 1
+      sumM += m
+      if (m !== 0) nzM++
+      if (nzM === 0) sumM = 0
+      sumV += v
+      if (v !== 0) nzV++
+      if (nzV === 0) sumV = 0
+      out[i] = count < per ? NaN : sumV !== 0 ? sumM / sumV : 0
+    }
+    this.head = head
+    this.count = count
+    this.sumM = sumM
+    this.sumV = sumV
+    this.nzM = nzM
+    this.nzV = nzV
+  }
+}
+
 /** Chaikin Money Flow */
 export const cmf: IndicatorDef = {
   id: 'cmf',
@@ -421,10 +478,10 @@ export const cmf: IndicatorDef = {
     const { high, low, close, volume } = input
     const n = close.length
     const out = output(n, 0)
-    const result = [out]
-    const k = new CmfKernel(p.timePeriod)
-    for (let i = 0; i < n; i++) out[i] = k.next(high[i], low[i], close[i], volume[i])
-    return result
+    // The money flow volumes first, replaced row by row by the ratios
+    for (let i = 0; i < n; i++) out[i] = moneyFlowVolume(high[i], low[i], close[i], volume[i])
+    inChunks(new CmfRows(out, volume, out, p.timePeriod), 0, n)
+    return [out]
   },
   stream(p) {
     const out = nans(1)
@@ -518,6 +575,77 @@ class WeightedMeanKernel {
   }
 }
 
+/**
+ * WeightedMeanKernel's batch loop in a kernel run chunk by chunk: its three WindowSums, which fill and wrap
+ * together, as one ring position and count and three rings, sums and counts of non-zero values in local variables
+ * while a chunk runs, each step WindowSum.push's in its order. `out` may be `price` (row i is read before written)
+ */
+class WeightedMeanRows implements ChunkedKernel {
+  private readonly ringPv: Float64Array
+  private readonly ringV: Float64Array
+  private readonly ringP: Float64Array
+  private head = 0
+  private count = 0
+  private sumPv = 0
+  private sumV = 0
+  private sumP = 0
+  private nzPv = 0
+  private nzV = 0
+  private nzP = 0
+  constructor(
+    private readonly price: Float64Array,
+    private readonly volume: Float64Array,
+    private readonly out: Float64Array,
+    private readonly per: number,
+  ) {
+    this.ringPv = new Float64Array(per)
+    this.ringV = new Float64Array(per)
+    this.ringP = new Float64Array(per)
+  }
+  run(from: number, to: number): void {
+    const { price, volume, out, per, ringPv, ringV, ringP } = this
+    let { head, count, sumPv, sumV, sumP, nzPv, nzV, nzP } = this
+    for (let i = from; i < to; i++) {
+      const p = price[i]
+      const v = volume[i]
+      const pv = p * v
+      if (count === per) {
+        const a = ringPv[head]
+        const b = ringV[head]
+        const c = ringP[head]
+        sumPv -= a
+        if (a !== 0) nzPv--
+        sumV -= b
+        if (b !== 0) nzV--
+        sumP -= c
+        if (c !== 0) nzP--
+      } else count++
+      ringPv[head] = pv
+      ringV[head] = v
+      ringP[head] = p
+      head = head + 1 === per ? 0 : head + 1
+      sumPv += pv
+      if (pv !== 0) nzPv++
+      if (nzPv === 0) sumPv = 0
+      sumV += v
+      if (v !== 0) nzV++
+      if (nzV === 0) sumV = 0
+      sumP += p
+      if (p !== 0) nzP++
+      if (nzP === 0) sumP = 0
+      out[i] = count < per ? NaN : sumV !== 0 ? sumPv / sumV : sumP / per
+    }
+    this.head = head
+    this.count = count
+    this.sumPv = sumPv
+    this.sumV = sumV
+    this.sumP = sumP
+    this.nzPv = nzPv
+    this.nzV = nzV
+    this.nzP = nzP
+  }
+}
+
 /** Rolling VWAP over the last N rows */
 export const vwapRolling: IndicatorDef = {
   id: 'vwap_rolling',
@@ -535,10 +663,10 @@ export const vwapRolling: IndicatorDef = {
     const { high, low, close, volume } = input
     const n = close.length
     const out = output(n, 0)
-    const result = [out]
-    const k = new WeightedMeanKernel(p.timePeriod)
-    for (let i = 0; i < n; i++) out[i] = k.next((high[i] + low[i] + close[i]) / 3, volume[i])
-    return result
+    // The typical prices first, replaced row by row by the means
+    for (let i = 0; i < n; i++) out[i] = (high[i] + low[i] + close[i]) / 3
+    inChunks(new WeightedMeanRows(out, volume, out, p.timePeriod), 0, n)
+    return [out]
   },
   stream(p) {
     const out = nans(1)
@@ -574,6 +702,11 @@ export class VolumeProfileKernel {
    */
   private readonly after: Int32Array
   private readonly last: Int32Array
+  /**
+   * Whether the queues hold the latest window. A row whose window low or high moved rebins every bar and leaves them
+   * to be built on the next row that needs them: over half of those rows are followed by another such row
+   */
+  private queued = false
   private readonly hist: Float64Array
   private readonly maxHigh: RollingMax
   private readonly minLow: RollingMin
@@ -622,6 +755,17 @@ export class VolumeProfileKernel {
     // than Math.floor/min/max, which V8 compiles with NaN and -0 checks; a NaN (only from overflowing prices)
     // goes to bin 0, as storing NaN into the Int32Array `bin` does
     return x < bins ? (x > 0 ? x | 0 : 0) : x >= bins ? bins - 1 : 0
+  }
+  /** Builds every bin's queue from the bars' bins, oldest bar (slot `head`) first */
+  private enqueueAll(head: number): void {
+    const { per, bins, bin, last, after } = this
+    // Loops rather than fill(), whose builtin call costs more than filling a few dozen values
+    for (let k = 0; k < bins; k++) {
+      last[k] = per + k
+      after[per + k] = -1
+    }
+    for (let j = head, n = 0; n < per; n++, j = j + 1 === per ? 0 : j + 1) this.enqueue(j, bin[j])
+    this.queued = true
   }
   /** Appends the bar in slot `j` to its bin's queue as the bin's newest bar */
   private enqueue(j: number, k: number): void {
@@ -702,20 +846,25 @@ export class VolumeProfileKernel {
       const tp = this.tp
       this.binLow = low
       this.binHigh = high
-      // Loops rather than fill(), whose builtin call costs more than filling a few dozen values
-      const last = this.last
-      for (let k = 0; k < bins; k++) {
-        hist[k] = 0
-        last[k] = per + k
-      }
+      // A loop rather than fill(), whose builtin call costs more than filling a few dozen values
+      for (let k = 0; k < bins; k++) hist[k] = 0
+      // Each bar's bin from one multiply by bins / span rather than binOf's divide. That rounds differently, but
+      // both are within 2^-51 of the exact ((tp - low) / span) x bins (two roundings of 2^-53 each), so when the
+      // product is further than 4 EPSILON of itself from an integer and from the edges, both lie between the same
+      // two integers, and the bin is the same; only the rare rest (and a range without width) take binOf
+      const scale = span > 0 ? bins / span : 0
       for (let j = head, n = 0; n < per; n++, j = j + 1 === per ? 0 : j + 1) {
-        const k = this.binOf(tp[j], low, span)
+        const y = (tp[j] - low) * scale
+        const yi = y | 0
+        const frac = y - yi
+        const margin = 4 * Number.EPSILON * y
+        const k = y > margin && y < bins - margin && frac > margin && frac < 1 - margin ? yi : this.binOf(tp[j], low, span)
         const u = vol[j]
         bin[j] = k
         hist[k] += u
         total += u
-        this.enqueue(j, k)
       }
+      this.queued = false
       this.running = total
       this.runningErr = 0
       poc = this.fullest()
@@ -728,11 +877,13 @@ export class VolumeProfileKernel {
       const left = bin[at]
       const came = this.binOf(tpv, low, span)
       bin[at] = came
-      const after = this.after
-      const next = after[at]
-      after[per + left] = next
-      if (next < 0) this.last[left] = per + left
-      this.enqueue(at, came)
+      if (this.queued) {
+        const after = this.after
+        const next = after[at]
+        after[per + left] = next
+        if (next < 0) this.last[left] = per + left
+        this.enqueue(at, came)
+      } else this.enqueueAll(head)
       if (came !== left) hist[came] += v
       hist[left] = this.sumOf(left)
       // The running sum and its error bound: each of its two roundings is off by at most 2^-53 of its result, and
@@ -994,10 +1145,8 @@ export const vwma: IndicatorDef = {
     const { close, volume } = input
     const n = close.length
     const out = output(n, 0)
-    const result = [out]
-    const k = new WeightedMeanKernel(p.timePeriod)
-    for (let i = 0; i < n; i++) out[i] = k.next(close[i], volume[i])
-    return result
+    inChunks(new WeightedMeanRows(close, volume, out, p.timePeriod), 0, n)
+    return [out]
   },
   stream(p) {
     const out = nans(1)
