@@ -21,6 +21,8 @@ const PROGRESS_MS = 100
 
 /** Reads an archive in this thread; `next`, if given, is decompressed ahead meanwhile (see preloadArchive). */
 export async function* readArchive(spec: ArchiveSpec, next?: string): AsyncGenerator<ReadEvent> {
+  // A small .gz is decompressed whole on a libuv thread: this file's too, if nothing started it earlier
+  preloadArchive(spec.path)
   const archive = openArchive(spec.path)
   if (next !== undefined) preloadArchive(next)
   const parser = parserFor(spec.kind, spec.interval)

@@ -2,8 +2,8 @@
 // Corruption is detected, not skipped: zip CRC32 and sizes are checked, gzip errors surface, and every
 // failure names the file.
 
-import { createReadStream, statSync } from 'node:fs'
-import { readFile } from 'node:fs/promises'
+import { createReadStream, readFileSync, statSync } from 'node:fs'
+import { open } from 'node:fs/promises'
 import { basename } from 'node:path'
 import { promisify } from 'node:util'
 import { createGunzip, crc32, gunzip } from 'node:zlib'
@@ -60,9 +60,17 @@ export function preloadArchive(path: string): void {
     return
   }
   if (size > PRELOAD_MAX_BYTES) return
-  // Large output chunks: with zlib's default 16 KB ones, the callbacks and the final concatenation on the
-  // main thread cost more than the decompression saved
-  const p = readFile(path).then((b) => promisify(gunzip)(b, { chunkSize: 8 << 20 }))
+  // The compressed bytes are read here, at once: an asynchronous read goes on in steps that each wait for a turn
+  // of the main thread, which a parse of the current file does not give, so the decompression started late
+  // (measured). Large output chunks: with zlib's default 16 KB ones, the callbacks and the final concatenation on
+  // the main thread cost more than the decompression saved
+  let compressed: Buffer
+  try {
+    compressed = readFileSync(path)
+  } catch {
+    return
+  }
+  const p = promisify(gunzip)(compressed, { chunkSize: 8 << 20 })
   // Failures surface, naming the file, when the archive is opened; never as an unhandled rejection
   p.catch(() => undefined)
   preloaded.set(path, p)
@@ -130,16 +138,49 @@ export function openArchive(path: string): OpenedArchive {
     }
   }
   if (lower.endsWith('.csv')) {
+    let done = 0
     return {
       path,
       size,
-      bytesRead,
+      bytesRead: () => done,
       async *entries() {
-        yield { name: basename(path), stream: guarded(path, fileStream()) }
+        yield { name: basename(path), stream: guarded(path, readReused(path, (n) => (done += n))) }
       },
     }
   }
   throw new UsageError(`Invalid --archive: '${path}'. Expected a .zip, .csv.gz, .gz or .csv file`)
+}
+
+/** Bytes per read of a plain file */
+const READ_CHUNK = 1 << 20
+
+/**
+ * A plain file's bytes in chunks read into two buffers used in turn, the next read in flight while the consumer
+ * handles the current chunk. Each chunk is valid only until the consumer asks for the next one (the CSV scanner
+ * keeps nothing of it). A stream would read into a new buffer per chunk, and first touching new memory costs
+ * about as much as reading the file from the page cache (measured on the 2-core VM of BENCHMARKS.md).
+ */
+async function* readReused(path: string, counted: (n: number) => void): AsyncIterable<Buffer> {
+  const fh = await open(path, 'r')
+  const bufs = [Buffer.allocUnsafeSlow(READ_CHUNK), Buffer.allocUnsafeSlow(READ_CHUNK)]
+  let k = 0
+  let pending: Promise<{ bytesRead: number }> | undefined = fh.read(bufs[0], 0, READ_CHUNK, null)
+  try {
+    for (;;) {
+      const { bytesRead } = await pending
+      pending = undefined
+      if (bytesRead === 0) return
+      counted(bytesRead)
+      const cur = bufs[k]
+      k ^= 1
+      pending = fh.read(bufs[k], 0, READ_CHUNK, null)
+      yield cur.subarray(0, bytesRead)
+    }
+  } finally {
+    // A consumer that stops early must not close the file under a read still in flight
+    if (pending) await pending.catch(() => undefined)
+    await fh.close()
+  }
 }
 
 async function* zipEntries(path: string, progress: (compressedBytes: number) => void): AsyncIterable<ArchiveEntry> {
