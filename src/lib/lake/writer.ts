@@ -10,7 +10,7 @@ import type { DataProblem } from '../errors.js'
 import { FatalError } from '../errors.js'
 import { logger } from '../log.js'
 import { intervalUs } from '../time.js'
-import { fsyncDir, fsyncDirs, randomId } from '../util/fs.js'
+import { fsyncDir, fsyncDirs, fsyncFiles, randomId } from '../util/fs.js'
 import { DirectCopier, type ColumnSegment } from './direct.js'
 import { openDuck, tmpRoot, type Duck } from './duck.js'
 import { HeldRows, type HeldPartition } from './held.js'
@@ -513,6 +513,7 @@ export class LakeWriter {
         partitions,
         retired: [...before.retired, ...retiredNow.map((file) => ({ file, at: now }))],
       }
+      await syncNewFiles(dir, before, after)
       writeManifest(dir, after)
       this.collectGarbage(dir, after)
       await this.discard(ds)
@@ -568,6 +569,7 @@ export class LakeWriter {
       // The renames must be on disk before the manifest names the files
       await fsyncDirs(held.parts.map((p) => join(dir, partitionDirName(gran, p.part))))
       const after: Manifest = { ...before, generation, updatedAt: new Date().toISOString(), partitions }
+      await syncNewFiles(dir, before, after)
       writeManifest(dir, after)
       this.collectGarbage(dir, after)
       await this.discard(ds)
@@ -721,6 +723,7 @@ export class LakeWriter {
         partitions,
         retired: [...before.retired, ...retiredNow.map((file) => ({ file, at: now }))],
       }
+      await syncNewFiles(dir, before, after)
       writeManifest(dir, after)
       if (retiredNow.length > 0) this.collectGarbage(dir, after)
       await this.discard(ds)
@@ -768,6 +771,7 @@ export class LakeWriter {
         partitions,
         retired: [...before.retired, ...retiredNow.map((file) => ({ file, at: now }))],
       }
+      await syncNewFiles(dir, before, after)
       writeManifest(dir, after)
       this.collectGarbage(dir, after)
       return many.length
@@ -877,4 +881,15 @@ function columnExpr(col: KindSchema['columns'][number], nanFree = false): string
 
 function byNumber(a: string, b: string): number {
   return Number(/\d+/.exec(a)?.[0] ?? 0) - Number(/\d+/.exec(b)?.[0] ?? 0)
+}
+
+/**
+ * The data of every file `after` names and `before` did not, flushed to disk before the manifest names it: DuckDB's
+ * COPY does not fsync, so after a power cut (not a kill, which the page cache survives) the manifest could otherwise
+ * name a file whose data never reached the disk
+ */
+async function syncNewFiles(dir: string, before: Manifest, after: Manifest): Promise<void> {
+  const old = new Set(Object.values(before.partitions).flatMap((p) => p.files))
+  const added = Object.values(after.partitions).flatMap((p) => p.files).filter((f) => !old.has(f))
+  await fsyncFiles(added.map((f) => join(dir, f)))
 }

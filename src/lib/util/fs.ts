@@ -58,6 +58,24 @@ export async function fsyncDirs(dirs: readonly string[]): Promise<void> {
   )
 }
 
+/**
+ * Flushes files' data to disk, several at once on the I/O threads. For files another library wrote (DuckDB's COPY
+ * does not fsync): a manifest or a rename may only name data that is on disk, or a power cut could leave it naming
+ * an empty file. An error is real (an I/O failure) and is thrown.
+ */
+export async function fsyncFiles(paths: readonly string[]): Promise<void> {
+  await Promise.all(
+    paths.map(async (path) => {
+      const fh = await open(path, 'r')
+      try {
+        await fh.sync()
+      } finally {
+        await fh.close()
+      }
+    }),
+  )
+}
+
 /** Short random id for file names. */
 export function randomId(): string {
   return randomBytes(6).toString('hex')
