@@ -54,7 +54,7 @@ function bars(from: number, count: number): StageBatch {
 }
 
 /** Runs one writer step; every file the manifest names afterwards and did not before was flushed, before it was named */
-async function expectFlushed(lake: string, step: (w: InstanceType<typeof LakeWriter>) => Promise<unknown>): Promise<number> {
+async function expectFlushed(lake: string, step: (w: Awaited<ReturnType<typeof LakeWriter.open>>) => Promise<unknown>): Promise<number> {
   lakeDs = datasetDir(lake, BARS)
   const files = () => new Set(Object.values(readManifest(lakeDs)?.partitions ?? {}).flatMap((p) => p.files.map((f) => join(lakeDs, f))))
   const before = files()

@@ -10,6 +10,8 @@ import { openDuck } from '../../src/lib/lake/duck.js'
 import { readManifest } from '../../src/lib/lake/manifest.js'
 import { datasetDir } from '../../src/lib/lake/paths.js'
 import type { DatasetId } from '../../src/lib/lake/schema.js'
+import { HeldRows, type HoldBudget } from '../../src/lib/lake/held.js'
+import { SCHEMAS } from '../../src/lib/lake/schema.js'
 import { LakeWriter, cutRuns, type StageBatch } from '../../src/lib/lake/writer.js'
 import { OUTAGE, XRPETH_AGG, tempDir, treeHash } from '../helpers.js'
 
@@ -158,6 +160,42 @@ describe('held rows written straight to Parquet', () => {
   it('fall back beyond the memory budget', async () => {
     // 13 columns of 8 bytes: the budget holds the first two batches, which already crossed a month boundary
     await expectSame(() => [[bars(minutes(0, 150)), bars(minutes(150, 100)), bars(minutes(250, 100))]], 260 * 13 * 8)
+  })
+
+  it('share one memory budget across every dataset a writer stages', async () => {
+    const rowBytes = 13 * 8
+    const budget: HoldBudget = { used: 0, max: 200 * rowBytes }
+    const held = () => new HeldRows(SCHEMAS.bars, 'month', new Set(), { by: 'step', step: 60e6 }, budget)
+    const a = held()
+    const b = held()
+    expect(a.hold(bars(minutes(0, 150)))).toBe(true)
+    expect(budget.used).toBe(150 * rowBytes)
+    // Alone, b's 150 rows fit the budget; with a's held they do not
+    expect(b.hold(bars(minutes(0, 150)))).toBe(false)
+    a.free()
+    a.free()
+    expect(budget.used).toBe(0)
+    expect(b.hold(bars(minutes(0, 150)))).toBe(true)
+    expect(budget.used).toBe(150 * rowBytes)
+
+    // Through a writer: the second dataset falls back to the staging table and both store what the staging path does
+    const OTHER: DatasetId = { ...BARS, symbol: 'OTHERUSDT' }
+    const write = async (holdBytes: number) => {
+      const lake = tempDir()
+      const w = await LakeWriter.open(lake, { holdBytes })
+      try {
+        await w.stage(BARS, bars(minutes(0, 150)))
+        await w.stage(OTHER, bars(minutes(0, 150)))
+        await w.commit(BARS)
+        await w.commit(OTHER)
+      } finally {
+        w.close()
+      }
+      return [await contents(lake, BARS), await contents(lake, OTHER)]
+    }
+    const [shared, staged] = [await write(200 * rowBytes), await write(0)]
+    expect(shared).toEqual(staged)
+    expect(shared[1].rows.length).toBe(150)
   })
 
   it('store a NaN in an integer column as NULL, as the staging path does', async () => {

@@ -15,7 +15,7 @@ import { forgetPreloaded } from './source.js'
 const log = logger('mercury:backfill:archive')
 
 /**
- * Memory an import may hold rows in per dataset (MERCURY_IMPORT_HOLD_MB, default 1024; 0 turns holding off): rows with keys in order
+ * Memory an import may hold rows in, all datasets together (MERCURY_IMPORT_HOLD_MB, default 1024; 0 turns holding off): rows with keys in order
  * for partitions new to the lake are written straight to Parquet from there; beyond it, or for anything else
  * (re-imports, overlaps, files out of order), rows go through DuckDB's staging table, which spills to disk.
  */
@@ -36,7 +36,7 @@ export interface ImportOptions extends ArchiveOverrides {
   readonly lakeDir: string
   readonly patterns: readonly string[]
   readonly skipBadRows?: boolean
-  /** Memory to hold rows in per dataset (default MERCURY_IMPORT_HOLD_MB); 0 stages every row in DuckDB */
+  /** Memory to hold rows in, all datasets together (default MERCURY_IMPORT_HOLD_MB); 0 stages every row in DuckDB */
   readonly holdBytes?: number
   readonly onProgress?: (p: ImportProgress) => void
 }

@@ -32,6 +32,12 @@ function monthIndex(us: number): number {
   return d.getUTCFullYear() * 12 + d.getUTCMonth()
 }
 
+/** Memory all of a writer's held rows may take together: every dataset it stages draws on the one budget */
+export interface HoldBudget {
+  used: number
+  readonly max: number
+}
+
 export class HeldRows {
   readonly batches: StageBatch[] = []
   readonly parts: HeldPartition[] = []
@@ -54,7 +60,7 @@ export class HeldRows {
     private readonly existing: ReadonlySet<string>,
     /** Gap rule: 'id' (ids contiguous), a fixed step in µs, 'month' (calendar months) or none */
     private readonly gap: { by: 'id' } | { by: 'step'; step: number } | { by: 'month' } | { by: 'none' },
-    private readonly maxBytes: number,
+    private readonly budget: HoldBudget,
   ) {
     this.keyCol = schema.key[0]
     const type = (name: string) => schema.columns.find((c) => c.name === name)?.type
@@ -82,7 +88,7 @@ export class HeldRows {
   hold(batch: StageBatch): boolean {
     const cols = 1 + Object.keys(batch.f64).length
     const bytes = batch.rows * 8 * cols
-    if (this.bytes + bytes > this.maxBytes || batch.text !== undefined) return false
+    if (this.budget.used + bytes > this.budget.max || batch.text !== undefined) return false
     for (const c of this.schema.staged) if (!batch.f64[c]) return false
     const keys = batch.f64[this.keyCol]
     const times = batch.f64[this.schema.time]
@@ -146,6 +152,13 @@ export class HeldRows {
     this.lastTime = lastTime
     this.batches.push(batch)
     this.bytes += bytes
+    this.budget.used += bytes
     return true
+  }
+
+  /** Gives the rows' memory back to the budget (once), when they went to the staging table or were written */
+  free(): void {
+    this.budget.used -= this.bytes
+    this.bytes = 0
   }
 }

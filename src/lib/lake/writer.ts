@@ -13,7 +13,7 @@ import { intervalUs } from '../time.js'
 import { fsyncDir, fsyncDirs, fsyncFiles, randomId } from '../util/fs.js'
 import { DirectCopier, type ColumnSegment } from './direct.js'
 import { openDuck, tmpRoot, type Duck } from './duck.js'
-import { HeldRows, type HeldPartition } from './held.js'
+import { HeldRows, type HeldPartition, type HoldBudget } from './held.js'
 import { PartitionSpool } from './spool.js'
 import { acquireWriterLock, type LakeLock } from './lock.js'
 import { emptyManifest, readManifest, writeManifest, MANIFEST_FILE, type Manifest, type PartitionInfo } from './manifest.js'
@@ -44,7 +44,7 @@ export const PARQUET_OPTIONS = 'FORMAT parquet, COMPRESSION zstd, COMPRESSION_LE
 
 export interface LakeWriterOptions {
   /**
-   * Keep staged rows in memory, up to this many bytes per dataset, while their keys only increase and the
+   * Keep staged rows in memory, up to this many bytes for all datasets together, while their keys only increase and the
    * partitions they touch are new to the lake; `commit` then writes them straight to Parquet without the
    * staging table (an archive import's common case, about 3x faster). Default 0: always the staging table.
    */
@@ -105,6 +105,8 @@ function gapSql(schema: KindSchema, ds: DatasetId, key: string, prev: string): {
 export class LakeWriter {
   private readonly stages = new Map<string, StageState>()
   private tableSeq = 0
+  /** Memory every dataset's held rows share (LakeWriterOptions.holdBytes), made with the first */
+  private holdBudget: HoldBudget | undefined
   private closed = false
 
   private constructor(
@@ -164,7 +166,8 @@ export class LakeWriter {
             ? ({ by: 'step', step } as const)
             : ({ by: 'month' } as const)
           : ({ by: 'none' } as const)
-    return new HeldRows(schema, granularityOf(ds), existing, gap, max)
+    this.holdBudget ??= { used: 0, max }
+    return new HeldRows(schema, granularityOf(ds), existing, gap, this.holdBudget)
   }
 
   /** Moves held rows into the staging table: the general path from here on. */
@@ -172,6 +175,7 @@ export class LakeWriter {
     const held = st.held
     if (!held) return
     st.held = undefined
+    held.free()
     await this.dropSpool(st)
     for (const b of held.batches) await this.append(st, b)
   }
@@ -362,6 +366,7 @@ export class LakeWriter {
   async discard(ds: DatasetId): Promise<void> {
     const st = this.stages.get(dsKey(ds))
     if (!st) return
+    st.held?.free()
     await this.dropSpool(st)
     for (const sql of ['DROP VIEW IF EXISTS _new', 'DROP TABLE IF EXISTS _new', 'DROP VIEW IF EXISTS _old', 'DROP TABLE IF EXISTS _final']) {
       try {
