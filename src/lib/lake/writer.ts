@@ -485,15 +485,7 @@ export class LakeWriter {
         const srcDir = join(stageDir, `_part=${p}`)
         const outs = readdirSync(srcDir).filter((f) => f.endsWith('.parquet')).sort(byNumber)
         const pdir = partitionDirName(gran, p)
-        mkdirSync(join(dir, pdir), { recursive: true })
-        const files: string[] = []
-        let bytes = 0
-        for (const f of outs) {
-          const rel = `${pdir}/part-g${generation}-${randomId()}.parquet`
-          renameSync(join(srcDir, f), join(dir, rel))
-          bytes += statSync(join(dir, rel)).size
-          files.push(rel)
-        }
+        const { files, bytes } = placeFiles(dir, pdir, generation, outs.map((f) => join(srcDir, f)))
         fsyncDir(join(dir, pdir))
         for (const f of before.partitions[p]?.files ?? []) retiredNow.push(f)
         const rows = Number(row[1])
@@ -548,16 +540,7 @@ export class LakeWriter {
       const partitions: Record<string, PartitionInfo> = { ...before.partitions }
       let rowsWritten = 0
       for (const [i, p] of held.parts.entries()) {
-        const pdir = partitionDirName(gran, p.part)
-        mkdirSync(join(dir, pdir), { recursive: true })
-        const files: string[] = []
-        let bytes = 0
-        for (const tmp of tmps[i]) {
-          const rel = `${pdir}/part-g${generation}-${randomId()}.parquet`
-          renameSync(tmp, join(dir, rel))
-          bytes += statSync(join(dir, rel)).size
-          files.push(rel)
-        }
+        const { files, bytes } = placeFiles(dir, partitionDirName(gran, p.part), generation, tmps[i])
         rowsWritten += p.rows
         partitions[p.part] = {
           files,
@@ -655,15 +638,7 @@ export class LakeWriter {
         const srcDir = join(stageDir, `_part=${p}`)
         const outs = readdirSync(srcDir).filter((f) => f.endsWith('.parquet')).sort(byNumber)
         const pdir = partitionDirName(gran, p)
-        mkdirSync(join(dir, pdir), { recursive: true })
-        const added: string[] = []
-        let bytes = 0
-        for (const f of outs) {
-          const rel = `${pdir}/part-g${generation}-${randomId()}.parquet`
-          renameSync(join(srcDir, f), join(dir, rel))
-          bytes += statSync(join(dir, rel)).size
-          added.push(rel)
-        }
+        const { files: added, bytes } = placeFiles(dir, pdir, generation, outs.map((f) => join(srcDir, f)))
         const old = before.partitions[p]
         let files = [...(old?.files ?? []), ...added]
         let info: PartitionInfo
@@ -897,4 +872,21 @@ async function syncNewFiles(dir: string, before: Manifest, after: Manifest): Pro
   const old = new Set(Object.values(before.partitions).flatMap((p) => p.files))
   const added = Object.values(after.partitions).flatMap((p) => p.files).filter((f) => !old.has(f))
   await fsyncFiles(added.map((f) => join(dir, f)))
+}
+
+/**
+ * Moves written files into a partition's folder under new generation names (the folder made if need be); returns
+ * their names relative to the dataset folder, in the order given, and their total size. Nothing names them yet
+ */
+function placeFiles(dir: string, pdir: string, generation: number, paths: readonly string[]): { files: string[]; bytes: number } {
+  mkdirSync(join(dir, pdir), { recursive: true })
+  const files: string[] = []
+  let bytes = 0
+  for (const path of paths) {
+    const rel = `${pdir}/part-g${generation}-${randomId()}.parquet`
+    renameSync(path, join(dir, rel))
+    bytes += statSync(join(dir, rel)).size
+    files.push(rel)
+  }
+  return { files, bytes }
 }
