@@ -42,20 +42,8 @@ export function fsyncDir(dir: string): void {
 
 /** `fsyncDir` for many folders at once: the flushes overlap on the I/O threads instead of waiting in turn. */
 export async function fsyncDirs(dirs: readonly string[]): Promise<void> {
-  await Promise.all(
-    [...new Set(dirs)].map(async (dir) => {
-      try {
-        const fh = await open(dir, 'r')
-        try {
-          await fh.sync()
-        } finally {
-          await fh.close()
-        }
-      } catch {
-        // As in fsyncDir: some filesystems refuse fsync on folders
-      }
-    }),
-  )
+  // As in fsyncDir: some filesystems refuse fsync on folders
+  await Promise.all([...new Set(dirs)].map((dir) => fsyncFiles([dir]).catch(() => undefined)))
 }
 
 /**
