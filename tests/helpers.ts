@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } 
 import { tmpdir } from 'node:os'
 import { join, relative, resolve } from 'node:path'
 import { afterEach } from 'vitest'
+import type { StageBatch } from '../src/lib/lake/writer.js'
 
 export const ROOT = resolve(import.meta.dirname, '..')
 export const BIN = join(ROOT, 'bin', 'mercury.js')
@@ -131,4 +132,29 @@ export function redisTestUrl(): Promise<string | undefined> {
     }
   })()
   return redisChecked
+}
+
+/**
+ * A staged batch of synthetic 1m bars opening at `opens` (µs), prices rising by 1 per row from 100, in the lake's
+ * staged columns; `patch` edits the columns before the batch is made. For lake writer tests.
+ */
+export function barBatch(opens: number[], source = 0, patch?: (cols: Record<string, Float64Array>) => void): StageBatch {
+  const n = opens.length
+  const col = (f: (i: number) => number) => Float64Array.from({ length: n }, (_, i) => f(i))
+  const f64: Record<string, Float64Array> = {
+    open_time: col((i) => opens[i]),
+    close_time: col((i) => opens[i] + 59_999_999),
+    open: col((i) => 100 + i),
+    high: col((i) => 101 + i),
+    low: col((i) => 99 + i),
+    close: col((i) => 100 + i),
+    volume: col((i) => i),
+    quote_volume: col((i) => i * 100),
+    trades: col((i) => i),
+    taker_buy_volume: col(() => 0),
+    taker_buy_quote_volume: col(() => 0),
+    local_timestamp: col((i) => opens[i] + 59_999_999),
+  }
+  patch?.(f64)
+  return { rows: n, source, line: col((i) => i + 1), f64 }
 }

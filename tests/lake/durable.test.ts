@@ -5,8 +5,7 @@ import { describe, expect, it, vi } from 'vitest'
 import { readManifest } from '../../src/lib/lake/manifest.js'
 import { datasetDir } from '../../src/lib/lake/paths.js'
 import type { DatasetId } from '../../src/lib/lake/schema.js'
-import type { StageBatch } from '../../src/lib/lake/writer.js'
-import { tempDir } from '../helpers.js'
+import { barBatch, tempDir } from '../helpers.js'
 
 /** Each fsyncFiles call: the paths, and the files the manifest named at that moment */
 const calls: { paths: string[]; named: Set<string> }[] = []
@@ -29,29 +28,7 @@ const { LakeWriter } = await import('../../src/lib/lake/writer.js')
 const BARS: DatasetId = { kind: 'bars', exchange: 'binance', symbol: 'TESTUSDT', interval: '1m' }
 const T0 = Date.UTC(2024, 0, 31, 23, 0) * 1000
 
-function bars(from: number, count: number): StageBatch {
-  const col = (f: (i: number) => number) => Float64Array.from({ length: count }, (_, i) => f(i))
-  const open = col((i) => T0 + (from + i) * 60e6)
-  return {
-    rows: count,
-    source: 0,
-    line: col((i) => i + 1),
-    f64: {
-      open_time: open,
-      close_time: col((i) => open[i] + 59_999_999),
-      open: col(() => 100),
-      high: col(() => 101),
-      low: col(() => 99),
-      close: col(() => 100),
-      volume: col((i) => i),
-      quote_volume: col((i) => i * 100),
-      trades: col((i) => i),
-      taker_buy_volume: col(() => 0),
-      taker_buy_quote_volume: col(() => 0),
-      local_timestamp: col((i) => open[i] + 59_999_999),
-    },
-  }
-}
+const bars = (from: number, count: number) => barBatch(Array.from({ length: count }, (_, i) => T0 + (from + i) * 60e6))
 
 /** Runs one writer step; every file the manifest names afterwards and did not before was flushed, before it was named */
 async function expectFlushed(lake: string, step: (w: Awaited<ReturnType<typeof LakeWriter.open>>) => Promise<unknown>): Promise<number> {

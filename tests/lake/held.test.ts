@@ -13,7 +13,7 @@ import type { DatasetId } from '../../src/lib/lake/schema.js'
 import { HeldRows, type HoldBudget } from '../../src/lib/lake/held.js'
 import { SCHEMAS } from '../../src/lib/lake/schema.js'
 import { LakeWriter, cutRuns, type StageBatch } from '../../src/lib/lake/writer.js'
-import { OUTAGE, XRPETH_AGG, tempDir, treeHash } from '../helpers.js'
+import { OUTAGE, XRPETH_AGG, barBatch, tempDir, treeHash } from '../helpers.js'
 
 const BARS: DatasetId = { kind: 'bars', exchange: 'binance', symbol: 'TESTUSDT', interval: '1m' }
 const HOLD = 64 << 20
@@ -40,26 +40,7 @@ async function contents(lake: string, ds: DatasetId): Promise<{ rows: unknown[][
   }
 }
 
-function bars(opens: number[], source = 0, patch?: (cols: Record<string, Float64Array>) => void): StageBatch {
-  const n = opens.length
-  const col = (f: (i: number) => number) => Float64Array.from({ length: n }, (_, i) => f(i))
-  const f64: Record<string, Float64Array> = {
-    open_time: col((i) => opens[i]),
-    close_time: col((i) => opens[i] + 59_999_999),
-    open: col((i) => 100 + i),
-    high: col((i) => 101 + i),
-    low: col((i) => 99 + i),
-    close: col((i) => 100 + i),
-    volume: col((i) => i),
-    quote_volume: col((i) => i * 100),
-    trades: col((i) => i),
-    taker_buy_volume: col(() => 0),
-    taker_buy_quote_volume: col(() => 0),
-    local_timestamp: col((i) => opens[i] + 59_999_999),
-  }
-  patch?.(f64)
-  return { rows: n, source, line: col((i) => i + 1), f64 }
-}
+const bars = barBatch
 
 const T0 = Date.UTC(2024, 0, 31, 22, 0) * 1000
 const minutes = (from: number, count: number) => Array.from({ length: count }, (_, i) => T0 + (from + i) * 60e6)
