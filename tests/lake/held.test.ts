@@ -113,6 +113,29 @@ describe('held rows written straight to Parquet', () => {
     expect(r.files).toEqual({ '2024-01': 2, '2024-02': 2 })
   })
 
+  it('give the DuckDB thread count back after writing on one thread per lane, also when a write fails', async () => {
+    const lake = tempDir()
+    const w = await LakeWriter.open(lake, { holdBytes: HOLD, splitRows: 20 })
+    const conn = (w as unknown as { duck: { conn: { runAndReadAll(sql: string): Promise<{ getRows(): unknown[][] }> } } }).duck.conn
+    const threads = async () => Number((await conn.runAndReadAll(`SELECT current_setting('threads')`)).getRows()[0][0])
+    try {
+      const before = await threads()
+      await w.stage(BARS, bars(minutes(0, 100)))
+      await w.commit(BARS)
+      expect(await threads()).toBe(before)
+      // A NaN key column in a held batch cannot be cast: the write fails and the setting must still come back
+      await w.stage(BARS, bars(minutes(200, 50)))
+      const held = (w as unknown as { stages: Map<string, { held?: HeldRows }> }).stages.values().next().value?.held
+      expect(held).toBeDefined()
+      held!.batches[0].f64.open_time.fill(NaN, 10, 11)
+      await expect(w.commit(BARS)).rejects.toThrow()
+      expect(await threads()).toBe(before)
+    } finally {
+      await w.settle()
+      w.close()
+    }
+  })
+
   it('cut runs into pieces of nearly equal rows without losing or reordering any', () => {
     const runs: [number, number, number][] = [[0, 0, 5], [1, 2, 9], [2, 0, 1], [3, 0, 20]]
     const rows = 5 + 7 + 1 + 20
