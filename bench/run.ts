@@ -115,7 +115,9 @@ async function main() {
       ['import klines .csv through the staging table (the general path)', [plain], 0, '-'],
     ] as const) {
       const secs: number[] = []
-      for (let k = 0; k < 3; k++) {
+      // One untimed run first, then three timed: the first run in a process also compiles the parser and maps fresh
+      // memory, which a long import pays once (the CLI row below shows a single run in its own process)
+      for (let k = -1; k < 3; k++) {
         const lake = join(tmp, `lake-${label.length}-${k}`)
         const t0 = performance.now()
         await importArchives({
@@ -126,11 +128,26 @@ async function main() {
           interval: '1m',
           ...(holdBytes === undefined ? {} : { holdBytes }),
         })
-        secs.push((performance.now() - t0) / 1000)
+        if (k >= 0) secs.push((performance.now() - t0) / 1000)
         rmSync(lake, { recursive: true, force: true })
       }
       const how = holdBytes === 0 ? 'what re-imports, overlaps and files out of order take' : 'held in memory, written straight to Parquet'
-      add(label, `${fmt(527_040 / median(secs))} rows/s`, target, `median of 3: ${median(secs).toFixed(2)} s for 527,040 rows; ${how}`)
+      add(label, `${fmt(527_040 / median(secs))} rows/s`, target, `median of 3 after a warm-up run: ${median(secs).toFixed(2)} s for 527,040 rows; ${how}`)
+    }
+    // The same import as a user runs it once: its own process, so Node's start, loading DuckDB and compiling the
+    // parser are in the time
+    {
+      const bin = join(ROOT, 'bin', 'mercury.js')
+      const secs: number[] = []
+      for (let k = 0; k < 3; k++) {
+        const lake = join(tmp, `lake-cli-${k}`)
+        const t0 = performance.now()
+        const r = spawnSync(process.execPath, [bin, '--data-dir', lake, 'backfill', '--archive', ...gzFiles, '--json'], { encoding: 'utf8', env: { ...process.env, MERCURY_LOG_LEVEL: 'error' } })
+        secs.push((performance.now() - t0) / 1000)
+        if (r.status !== 0) throw new Error(`mercury backfill: ${r.stderr}`)
+        rmSync(lake, { recursive: true, force: true })
+      }
+      add('import klines .csv.gz, one CLI run (`mercury backfill --archive`, own process)', `${fmt(527_040 / median(secs))} rows/s`, '-', `median of 3: ${median(secs).toFixed(2)} s for 527,040 rows, Node's start and loading DuckDB included`)
     }
     // Re-import of the same year: compare and write nothing
     const lake = join(tmp, 'lake-year')
@@ -179,15 +196,15 @@ async function main() {
     writeFileSync(aggFile, lines.join('\n') + '\n')
     const aggSecs: number[] = []
     let parts = 0
-    for (let k = 0; k < 3; k++) {
+    for (let k = -1; k < 3; k++) {
       const lake = join(tmp, `lake-agg-${k}`)
       const t1 = performance.now()
       const r = await importArchives({ lakeDir: lake, patterns: [aggFile], instrument: { exchange: 'binance', symbol: 'XRPETH' }, kind: 'agg_trades' })
-      aggSecs.push((performance.now() - t1) / 1000)
+      if (k >= 0) aggSecs.push((performance.now() - t1) / 1000)
       parts = r.commits.reduce((a, c) => a + c.partitionsChanged, 0)
       rmSync(lake, { recursive: true, force: true })
     }
-    add(label, `${fmt(1_000_000 / median(aggSecs))} rows/s`, '1,000,000 rows/s', `median of 3: ${median(aggSecs).toFixed(2)} s; real XRPETH rows repeated with shifted ids and times${squeeze > 1 ? `, times compressed ${squeeze}x` : ''}; ${parts} daily partitions`)
+    add(label, `${fmt(1_000_000 / median(aggSecs))} rows/s`, '1,000,000 rows/s', `median of 3 after a warm-up run: ${median(aggSecs).toFixed(2)} s; real XRPETH rows repeated with shifted ids and times${squeeze > 1 ? `, times compressed ${squeeze}x` : ''}; ${parts} daily partitions`)
   }
 
   if (!haveYear) {
