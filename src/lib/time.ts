@@ -34,6 +34,27 @@ export function parseInterval(text: string, flag = '--interval'): Interval {
   return t
 }
 
+/** Weekly bars open on Monday 00:00 UTC, as Binance's 1w klines do: 1970-01-05 is four days after the epoch */
+const WEEK_ANCHOR_US = 4 * US_PER_DAY
+
+/**
+ * Open time (µs) of the bar of `step` µs that holds time `t`: whole steps from the epoch, except weeks, which run
+ * from Monday (bucketing from the epoch would start them on Thursday).
+ */
+export function barOpen(t: number, step: number): number {
+  const anchor = step === 7 * US_PER_DAY ? WEEK_ANCHOR_US : 0
+  return Math.floor((t - anchor) / step) * step + anchor
+}
+
+/** µs in a 365-day year */
+export const US_PER_YEAR = 365 * US_PER_DAY
+
+/** Bars per 365-day year at an interval (525,600 for 1m, 8,760 for 1h); the calendar month counts 12. */
+export function periodsPerYear(interval: Interval): number {
+  const us = intervalUs(interval)
+  return us === undefined ? 12 : US_PER_YEAR / us
+}
+
 /** Length of a fixed interval in µs; undefined for the calendar month. */
 export function intervalUs(interval: Interval): number | undefined {
   return interval === '1M' ? undefined : FIXED[interval]

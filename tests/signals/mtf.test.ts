@@ -2,7 +2,10 @@
 // earlier value unchanged, including around holes in the data
 import { describe, expect, it } from 'vitest'
 import { computeSignals } from '../../src/lib/signals/compute.js'
+import { runBatch } from '../../src/lib/signals/engine.js'
 import { asOfIndex, joinAsOf, resample } from '../../src/lib/signals/mtf.js'
+import { indicator } from '../../src/lib/signals/registry.js'
+import { barOpen } from '../../src/lib/time.js'
 import type { Columns } from '../../src/lib/signals/types.js'
 import { realBars } from './data.js'
 
@@ -80,4 +83,45 @@ describe('no look-ahead on any truncation', () => {
     // Enough finite values were compared for the test to mean something
     expect(checked).toBeGreaterThan(50_000)
   }, 300_000)
+})
+
+describe('annualised volatility', () => {
+  it('scales by the bars it runs on: 8760 periods a year on 1h bars, 2190 on their 4h timeframe, unless given', async () => {
+    const h1 = resample(await realBars(60 * 24 * 5), '1m', '1h') as unknown as Columns
+    const only = ['realized_vol', 'parkinson', 'yang_zhang']
+    const r = computeSignals(h1, '1h', { only, mtf: ['4h'] })
+    const h4 = resample(h1, '1h', '4h') as unknown as Columns
+    for (const id of only) {
+      const def = indicator(id)
+      const base = runBatch(def, h1, { periodsPerYear: 8760 })[0]
+      const series = r.series.find((s) => s.name === id)!
+      expect(series.values).toEqual(base)
+      // Far from the 1m default: sqrt(525600 / 8760) = 7.7 times larger
+      expect(runBatch(def, h1)[0].at(-1)).toBeCloseTo(base.at(-1)! * Math.sqrt(60), 9)
+      const htf = r.latest.find((l) => l.id === id && l.timeframe === '4h')!
+      expect(htf.outputs[id]).toBe(runBatch(def, h4, { periodsPerYear: 2190 })[0].at(-1))
+    }
+    const given = computeSignals(h1, '1h', { only: ['realized_vol'], params: { realized_vol: { periodsPerYear: 525600 } } })
+    expect(given.series[0].values).toEqual(runBatch(indicator('realized_vol'), h1)[0])
+  })
+})
+
+describe('weekly buckets', () => {
+  it('open on Monday 00:00 UTC, as Binance 1w klines, in batch resampling and in barOpen', async () => {
+    // Real 1m bars from 2024-11-01, a Friday: the first bucket is the week from Monday 2024-10-28
+    const bars = await realBars(60 * 24 * 20)
+    const r = resample(bars, '1m', '1w')
+    expect(r.length).toBeGreaterThan(0)
+    for (let k = 0; k < r.length; k++) {
+      expect(new Date(r.open_time[k] / 1000).getUTCDay()).toBe(1)
+      expect(new Date(r.open_time[k] / 1000).getUTCHours()).toBe(0)
+    }
+    const thursday = Date.UTC(2024, 0, 4, 12) * 1000
+    expect(barOpen(thursday, 7 * 24 * 3600e6)).toBe(Date.UTC(2024, 0, 1) * 1000)
+    expect(barOpen(Date.UTC(2024, 0, 1) * 1000, 7 * 24 * 3600e6)).toBe(Date.UTC(2024, 0, 1) * 1000)
+    expect(barOpen(Date.UTC(2024, 0, 7, 23, 59) * 1000, 7 * 24 * 3600e6)).toBe(Date.UTC(2024, 0, 1) * 1000)
+    // Other steps stay whole multiples from the epoch
+    expect(barOpen(thursday, 3600e6)).toBe(Date.UTC(2024, 0, 4, 12) * 1000)
+    expect(barOpen(thursday, 3 * 24 * 3600e6) % (3 * 24 * 3600e6)).toBe(0)
+  })
 })

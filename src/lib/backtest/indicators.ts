@@ -7,7 +7,7 @@ import { resolveParams, runBatch } from '../signals/engine.js'
 import { asOfIndex, joinAsOf } from '../signals/mtf.js'
 import { indicator } from '../signals/registry.js'
 import type { Columns } from '../signals/types.js'
-import { intervalUs } from '../time.js'
+import { barOpen, intervalUs } from '../time.js'
 import type { MarketData } from './data.js'
 import type { IndicatorOptions } from './strategy.js'
 
@@ -27,7 +27,7 @@ export function resampleClosed(bars: Columns, baseStep: number, step: number): C
   for (const c of ['open_time', 'end_time', 'open', 'high', 'low', 'close', ...SUMS]) out[c] = new Float64Array(cap)
   let m = 0
   for (let i = 0; i < n; i++) {
-    const bucket = Math.floor(t[i] / step) * step
+    const bucket = barOpen(t[i], step)
     if (m === 0 || bucket !== out.open_time[m - 1]) {
       const k = m++
       out.open_time[k] = bucket

@@ -28,17 +28,10 @@
 
 import { FatalError } from '../errors.js'
 import type { Interval } from '../consts.js'
-import { intervalUs, US_PER_DAY, US_PER_MS } from '../time.js'
+import { intervalUs, periodsPerYear, US_PER_DAY, US_PER_MS, US_PER_YEAR } from '../time.js'
 import type { BacktestResult, ClosedTrade, Metrics } from './types.js'
 
-/** µs in a 365-day year */
-export const US_PER_YEAR = 365 * US_PER_DAY
-
-/** Bars per 365-day year at an interval; the calendar month counts 12. */
-export function periodsPerYear(interval: Interval): number {
-  const us = intervalUs(interval)
-  return us === undefined ? 12 : US_PER_YEAR / us
-}
+export { periodsPerYear, US_PER_YEAR }
 
 /** Per-bar simple returns of a curve that starts from `base` (the value before its first point). */
 export function simpleReturns(equity: ArrayLike<number>, base: number): Float64Array {

@@ -3,7 +3,7 @@
 
 import type { Interval } from '../consts.js'
 import { UsageError } from '../errors.js'
-import { intervalUs } from '../time.js'
+import { intervalUs, periodsPerYear } from '../time.js'
 import { BatchArena, resolveParams, runBatch } from './engine.js'
 import { asOfIndex, joinAsOf, mtfSteps, resample } from './mtf.js'
 import { INDICATORS, indicator } from './registry.js'
@@ -79,11 +79,14 @@ function alignmentTimeframes(interval: Interval, baseMinutes: number, mtf?: read
 }
 
 /**
- * Parameters an indicator runs with on bars of `interval`: the given ones, and for mtf_alignment the timeframes that
- * fit the bars (the first two of `mtf`, else two standard steps above them).
+ * Parameters an indicator runs with on bars of `interval`: the given ones; for annualised volatilities, unless given,
+ * `periodsPerYear` of the interval; and for mtf_alignment the timeframes that fit the bars (the first two of `mtf`,
+ * else two standard steps above them).
  */
 export function indicatorParams(d: IndicatorDef, interval: Interval, opts: SignalsOptions = {}): Readonly<Record<string, number>> | undefined {
   const given = opts.params?.[d.id]
+  // Annualised volatilities scale by the bars they run on (a 1h bar's return by sqrt(8760), not the 1m default)
+  if (d.params.some((p) => p.name === 'periodsPerYear')) return { periodsPerYear: periodsPerYear(interval), ...given }
   if (d.id !== 'mtf_alignment') return given
   const baseMinutes = (intervalUs(interval) ?? 0) / 60e6
   return { ...alignmentTimeframes(interval, baseMinutes, opts.mtf), ...given }
@@ -115,7 +118,7 @@ export function computeSignals(bars: Columns, interval: Interval, opts: SignalsO
       // mtf_alignment is already multi-timeframe: it runs on the base bars only, with timeframes that fit them
       if (d.id === 'mtf_alignment' && join) continue
       if (join) htf.reset()
-      const outs = runBatch(d, cols, indicatorParams(d, interval, opts), join ? { arena: htf } : {})
+      const outs = runBatch(d, cols, indicatorParams(d, tf, opts), join ? { arena: htf } : {})
       d.outputs.forEach((o, k) => {
         series.push({
           name: seriesName(d, o, join ? tf : undefined),

@@ -30,7 +30,7 @@ import { LakeReader, coverageOf, listDatasets } from '../lake/reader.js'
 import { sqlString, type DatasetId } from '../lake/schema.js'
 import { LakeWriter } from '../lake/writer.js'
 import { logger } from '../log.js'
-import { intervalUs, isoUs, nowUs } from '../time.js'
+import { barOpen, intervalUs, isoUs, nowUs } from '../time.js'
 import type { AggTrade, Bar, BookLevel, BookSnapshot, IntegrityEvent, MarketRecord, Trade } from '../types.js'
 import { confluenceOf, indicatorParams, latestOf, seriesName, warmup, type Latest, type SignalsOptions } from './compute.js'
 import { openStream } from './engine.js'
@@ -273,7 +273,7 @@ export class BarBuilder {
 
   /** Adds a trade; `false` when its bucket has already closed (a late trade, not added). */
   add(x: TapeTrade): boolean {
-    const t = Math.floor(x.timestamp / this.step) * this.step
+    const t = barOpen(x.timestamp, this.step)
     const cur = this.cur
     if (cur === undefined) {
       this.cur = new Bucket(t, true)
@@ -490,7 +490,7 @@ class Resampler {
   ) {}
   add(bar: Float64Array): void {
     const t = bar[0]
-    const bucket = Math.floor(t / this.step) * this.step
+    const bucket = barOpen(t, this.step)
     let cur = this.cur
     // A bar in a later bucket closes the current one
     if (cur && cur[0] !== bucket) {
@@ -644,7 +644,7 @@ export class LiveSignals {
     this.tfs = (cfg.mtf ?? []).map((tf) => {
       const { baseStep, step: tfStep } = mtfSteps(cfg.interval, tf)
       // mtf_alignment is already multi-timeframe: it runs on the base bars only
-      const set = new StreamSet(bars.filter((d) => d.id !== 'mtf_alignment'), TF_FIELDS, params)
+      const set = new StreamSet(bars.filter((d) => d.id !== 'mtf_alignment'), TF_FIELDS, (d: IndicatorDef) => indicatorParams(d, tf, cfg))
       // Values exist once a bucket of the timeframe has closed, as in the batch join
       const state = { closed: false }
       const resampler = new Resampler(baseStep, tfStep, (row) => {
@@ -763,7 +763,7 @@ export class LiveSignals {
     const b = this.builder
     const open = b?.openTime
     if (!b || open === undefined || this.awaitingTrade || this.seq.hole || this.lagUs === undefined) return
-    const due = Math.floor((now - this.lagUs - this.graceUs) / this.step) * this.step
+    const due = barOpen(now - this.lagUs - this.graceUs, this.step)
     if (due > open) b.closeBefore(due)
   }
 
@@ -1239,7 +1239,7 @@ async function warmUp(o: LiveOptions, engine: LiveSignals, reader: LakeReader, c
     let from: number | undefined
     if (o.warmupBars !== undefined && o.warmupBars !== 'all' && cov.last !== undefined) {
       // The last N bars of the interval, plus mtf and alignment history do not change this count: N is the user's cap
-      from = Math.floor(cov.last / step) * step - o.warmupBars * step
+      from = barOpen(cov.last, step) - o.warmupBars * step
     }
     const r = await reader.readColumns(ds, BAR_FIELDS, { from })
     let cols: Columns = r.columns

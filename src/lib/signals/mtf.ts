@@ -9,7 +9,7 @@
 
 import type { Interval } from '../consts.js'
 import { UsageError } from '../errors.js'
-import { intervalUs } from '../time.js'
+import { barOpen, intervalUs } from '../time.js'
 import type { Columns } from './types.js'
 
 export interface Resampled {
@@ -61,7 +61,7 @@ export function resample(bars: Columns, base: Interval, target: Interval): Resam
     out.end_time[k] = out.open_time[k] + step
   }
   for (let i = 0; i < n; i++) {
-    const bucket = Math.floor(t[i] / step) * step
+    const bucket = barOpen(t[i], step)
     if (cur < 0 || bucket !== out.open_time[cur]) {
       // A bar in a later bucket closes the current one
       if (cur >= 0) close(cur)

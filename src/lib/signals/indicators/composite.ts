@@ -3,6 +3,7 @@
 // Each composite is a kernel class over its components' own streams, fed row by row by both the batch loop and
 // the stream, so the two modes agree bit for bit. A component is updated only when every input it reads is finite
 // and otherwise reads as NaN for that row, which is what wrapping it in openStream would do, without the wrapper
+import { barOpen } from '../../time.js'
 import { resolveParams } from '../engine.js'
 import { param, type Columns, type IndicatorDef, type Params, type Stream } from '../types.js'
 import { inArena, nans, output } from '../util.js'
@@ -272,7 +273,7 @@ class Timeframe {
   }
   next(t: number, close: number, base: number): void {
     const step = this.step
-    const bucket = Math.floor(t / step) * step
+    const bucket = barOpen(t, step)
     // A bar in a later bucket closes the open one (there was a hole at its end)
     if (bucket !== this.bucket && Number.isFinite(this.bucket) && Number.isFinite(this.close)) {
       this.feed()

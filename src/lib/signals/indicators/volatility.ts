@@ -18,7 +18,7 @@ export const periodParam = (def: number, min = 2, max = 1000, description = 'num
   param('timePeriod', def, min, max, description, { integer: true })
 
 /** Periods per year for annualised volatility; 525600 = 365 x 1440 one-minute bars */
-export const periodsPerYearParam = param('periodsPerYear', 525600, 1, 1e8, 'rows per year used to annualise (525600 for 1m bars)', {
+export const periodsPerYearParam = param('periodsPerYear', 525600, 1, 1e8, 'rows per year used to annualise (mercury signals sets it from --interval: 8760 for 1h; 525600, 1m bars, when called directly)', {
   step: 1,
   integer: false,
 })
@@ -1001,7 +1001,8 @@ class RealizedVolRows implements ChunkedKernel {
   }
 }
 
-const annualNote = 'annualised by sqrt(periodsPerYear) (default 525600 = 1m bars, 365 days)'
+const annualNote =
+  'annualised by sqrt(periodsPerYear): bars per 365-day year of the interval they run on (`mercury signals` and backtests set it; 525600 = 1m bars when runBatch is called without it)'
 
 /** Realised (historical) volatility of log returns */
 export const realizedVol: IndicatorDef = {
