@@ -3,6 +3,14 @@
 import { run } from '../dist/src/cli.js'
 import { MercuryError, oneLine } from '../dist/src/lib/errors.js'
 
+// A reader that stops early (`mercury signals list | head`) closes the pipe: stop quietly, as Unix tools do
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err) => {
+    if (err && err.code === 'EPIPE') process.exit(0)
+    throw err
+  })
+}
+
 try {
   await run(process.argv)
 } catch (err) {

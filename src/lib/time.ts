@@ -100,7 +100,10 @@ export function parseTime(text: string, flag: string): number {
   }
   const withZone = /[zZ]|[+-]\d\d:?\d\d$/.test(t) || !/T|\s\d/.test(t) ? t : `${t}Z`
   const ms = Date.parse(/^\d{4}-\d\d-\d\d$/.test(withZone) ? `${withZone}T00:00:00Z` : withZone)
-  if (!Number.isFinite(ms)) {
+  // Date.parse rolls an impossible day over (2024-02-30 is March 1st): a date must exist as written
+  const ymd = /^(\d{4})-(\d\d)-(\d\d)/.exec(t)
+  const dayExists = !ymd || (Number(ymd[3]) >= 1 && Number(ymd[3]) <= new Date(Date.UTC(Number(ymd[1]), Number(ymd[2]), 0)).getUTCDate())
+  if (!Number.isFinite(ms) || !dayExists) {
     throw new UsageError(`Invalid ${flag}: '${text}'. Expected an ISO date such as 2024-01-31 or 2024-01-31T12:00`)
   }
   return ms * US_PER_MS

@@ -1,8 +1,9 @@
+import { spawnSync } from 'node:child_process'
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { gunzipSync, gzipSync } from 'node:zlib'
 import { describe, expect, it } from 'vitest'
-import { DATASETS, KLINES, OUTAGE, XRPETH_AGG, cli, cliJson, tempDir, treeHash, type LsRow } from '../helpers.js'
+import { BIN, DATASETS, KLINES, OUTAGE, ROOT, XRPETH_AGG, cli, cliJson, tempDir, treeHash, type LsRow } from '../helpers.js'
 
 const DATASET_GLOB = join(DATASETS, '**', '*.zip')
 /** Error lines on stderr (progress lines of a non-terminal run are informational) */
@@ -34,6 +35,8 @@ describe('mercury CLI', () => {
       [['backfill', '--archive', XRPETH_AGG], /Cannot infer what/],
       [['data', 'gaps', 'kraken:XBTUSD'], /unknown exchange 'kraken'/],
       [['data', 'gaps', 'binance:BTCUSDT', '--interval', '1m', '--from', 'soon'], /Invalid --from: 'soon'/],
+      // Date.parse alone would roll it over to March 1st
+      [['data', 'gaps', 'binance:BTCUSDT', '--interval', '1m', '--from', '2024-02-30'], /Invalid --from: '2024-02-30'/],
       [['data', 'gaps', 'binance:BTCUSDT', '--interval', '1m'], /No bars 1m for binance:BTCUSDT in the lake/],
       [['data', 'query', 'SELEC 1'], /Query failed: Parser Error/],
       [['data', 'ls', '--bogus'], /unknown option '--bogus'/],
@@ -45,6 +48,17 @@ describe('mercury CLI', () => {
       expect(r.stderr).toMatch(message)
       expect(r.stderr.trim().split('\n')[0]).toMatch(message)
     }
+  })
+
+  it('stops quietly when the reader of its output closes the pipe early', () => {
+    // A catalogue far longer than a pipe buffer, read by something that takes one line and closes
+    const r = spawnSync('bash', ['-c', `set -o pipefail; "${process.execPath}" "${BIN}" signals list | head -c 10 > /dev/null`], {
+      cwd: ROOT,
+      env: { ...process.env, MERCURY_DATA_DIR: tempDir() },
+      encoding: 'utf8',
+    })
+    expect(r.stderr).not.toMatch(/EPIPE|Error/)
+    expect(r.status).toBe(0)
   })
 
   it('imports the shipped real sample (zips, across the 2025 µs switch) with no gaps, and again changes nothing', () => {
