@@ -32,7 +32,7 @@ export function buildProgram(): Command {
       'after',
       `
 Examples:
-  $ mercury backfill --archive 'datasets/binance/**/*.csv.gz'
+  $ mercury backfill --archive 'datasets/binance/**/*.zip'
   $ mercury data ls
   $ mercury data gaps binance:BTCUSDT --interval 1m
   $ mercury data query "SELECT count(*) FROM bars"

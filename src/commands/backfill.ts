@@ -120,7 +120,7 @@ Examples:
   $ mercury backfill binance-futures:BTCUSDT --kind oi --interval 1h --from 2024-01-01 --json
   $ mercury backfill coinbase:BTC-USD --kind bars --interval 1m --from 2024-01-01 --to 2024-01-08
   $ mercury backfill coinbase:BTC-USD coinbase:ETH-USD --kind trades --from 2024-06-01T00:00 --to 2024-06-01T01:00 --dry-run
-  $ mercury backfill --archive datasets/binance/spot/klines/BTCUSDT/1m/*.csv.gz
+  $ mercury backfill --archive 'datasets/binance/spot/klines/BTCUSDT/1m/*.zip'
   $ mercury backfill --archive 'archives/**/BTCUSDT-1m-2024-*.zip' --json
   $ mercury backfill --archive BTCUSDT-aggTrades-2024-01-01.zip --instrument binance-futures:BTCUSDT
   $ mercury backfill --archive odd-name.csv --instrument binance:ETHUSDT --kind bars --interval 1h`,

@@ -3,6 +3,7 @@ import { copyFileSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { gunzipSync, gzipSync } from 'node:zlib'
 import { describe, expect, it } from 'vitest'
+import { expandGlob } from '../../src/lib/util/glob.js'
 import { BIN, DATASETS, KLINES, OUTAGE, ROOT, XRPETH_AGG, cli, cliJson, tempDir, treeHash, type LsRow } from '../helpers.js'
 
 const DATASET_GLOB = join(DATASETS, '**', '*.zip')
@@ -23,6 +24,10 @@ describe('mercury CLI', () => {
       expect(h.stdout).toMatch(/Examples:\n\s+\$ mercury /)
     }
     expect(cli(['--version'], tempDir()).stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/)
+    // Examples that name the shipped sample data name files that exist
+    const shipped = [r.stdout, cli(['backfill', '--help'], tempDir()).stdout].flatMap((t) => [...t.matchAll(/--archive '?(datasets\/[^' ]+)/g)].map((m) => m[1]))
+    expect(shipped.length).toBeGreaterThan(0)
+    for (const pattern of shipped) expect(expandGlob(join(ROOT, pattern)).length, pattern).toBeGreaterThan(0)
   })
 
   it('answers bad input with one line and exit code 2', () => {
