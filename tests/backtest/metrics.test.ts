@@ -153,6 +153,20 @@ describe('computeMetrics, hand-computed', () => {
   })
 })
 
+describe('cagr over a hole in the data', () => {
+  it('counts calendar years, not bars: two daily bars a year apart are one year of growth', () => {
+    const r = result({ equity: [100, 150] })
+    const t = Float64Array.from([T0, T0 + 364 * DAY_MS * 1000])
+    const holed = { ...r, equity: { ...r.equity, time: t }, benchmark: { time: t, equity: Float64Array.from([100, 150]) } }
+    const m = computeMetrics(holed)
+    // 365 days from the first bar's open to the last bar's end: +50% in one year
+    expect(m.cagr).toBeCloseTo(0.5, 12)
+    expect(m.benchmark.cagr).toBeCloseTo(0.5, 12)
+    // Without the hole, two bars are 2/365 of a year
+    expect(computeMetrics(r).cagr).toBeCloseTo(Math.pow(1.5, 365 / 2) - 1, 6)
+  })
+})
+
 describe('computeMetrics against empyrical formulas', () => {
   it('matches NumPy values of empyrical sharpe_ratio, annual_volatility, sortino_ratio, cagr, max_drawdown, calmar_ratio', () => {
     // Values from NumPy with empyrical's formulas: r = pct_change with the start capital before the first

@@ -9,8 +9,10 @@
 //   (empyrical `sharpe_ratio`, quantstats `sharpe`).
 // - sortino = mean(r) / sqrt(mean(min(r, 0)^2)) * sqrt(P): the downside deviation averages over every bar, not
 //   only the losing ones (empyrical `downside_risk` and `sortino_ratio`, quantstats `sortino`), target return 0.
-// - cagr = (E_last / start capital)^(P / n) - 1: years are counted in bars, n / P (empyrical `cagr` /
-//   `annual_return`); -1 when the equity ends at or below zero.
+// - cagr = (E_last / start capital)^(1 / years) - 1, years = the curve's calendar span (first bar's open to the last
+//   bar's end) / 365 days, which is n / P for bars without holes (empyrical `cagr` / `annual_return` count bars);
+//   counting bars across a hole in the data would shrink the years and inflate the rate. -1 when the equity ends
+//   at or below zero.
 // - maxDrawdown = min(E / running max(E) - 1), a number <= 0 as in empyrical `max_drawdown` (-0.25 means a 25%
 //   fall from the peak); the start capital is the first peak.
 // - calmar = cagr / |maxDrawdown| (empyrical `calmar_ratio`).
@@ -188,7 +190,10 @@ export function curveStats(
   const rets = simpleReturns(equity, base)
   const end = n > 0 ? equity[n - 1] : base
   const totalReturn = end / base - 1
-  const cagr = cagrOf(end, base, n, periods)
+  // The calendar span in bars: n when no bar is missing, more across holes (the calendar month has no fixed step)
+  const step = intervalUs(interval)
+  const spanBars = step !== undefined && n > 0 ? ((time[n - 1] - time[0] + step) / US_PER_YEAR) * periods : n
+  const cagr = cagrOf(end, base, Math.max(n, spanBars), periods)
   const dd = drawdowns(time, equity, base, baseTimeOf(time, interval))
   return {
     totalReturn,
