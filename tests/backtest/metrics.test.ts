@@ -11,12 +11,12 @@ import {
   drawdowns,
   monthlyReturns,
   objectiveValue,
-  periodsPerYear,
   sampleStd,
   simpleReturns,
 } from '../../src/lib/backtest/metrics.js'
 import type { BacktestResult, ClosedTrade } from '../../src/lib/backtest/types.js'
 import type { Interval } from '../../src/lib/consts.js'
+import { periodsPerYear } from '../../src/lib/time.js'
 
 const DAY_US = 86_400_000_000
 const DAY_MS = 86_400_000

@@ -44,7 +44,7 @@
 import { FatalError, UsageError } from '../errors.js'
 import { RiskEngine } from '../risk/engine.js'
 import type { RiskAccount, RiskEvent as GateEvent, RiskMarket } from '../risk/types.js'
-import { isoUs, US_PER_DAY } from '../time.js'
+import { isoUs, US_PER_YEAR } from '../time.js'
 import { DEFAULT_FEES, liquidationPrice, type FeeRates, type MarginBracket } from './costs.js'
 import { loadMarketData, type MarketData } from './data.js'
 import { indicatorSeries } from './indicators.js'
@@ -305,7 +305,7 @@ class Sim {
     this.fundingAt = new Int32Array(K)
     // Volatility estimates for vol_target sizing, from the registry on closed bars
     const sizing = cfg.risk?.sizing
-    this.barsPerYear = (365 * US_PER_DAY) / data.step
+    this.barsPerYear = US_PER_YEAR / data.step
     this.atr = data.instruments.map((_, k) =>
       sizing?.mode === 'vol_target' && sizing.estimator === 'atr' ? indicatorSeries(data, 'atr', {}, { instrument: k }) : undefined,
     )

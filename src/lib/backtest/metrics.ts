@@ -33,8 +33,6 @@ import type { Interval } from '../consts.js'
 import { intervalUs, periodsPerYear, US_PER_DAY, US_PER_MS, US_PER_YEAR } from '../time.js'
 import type { BacktestResult, ClosedTrade, Metrics } from './types.js'
 
-export { periodsPerYear, US_PER_YEAR }
-
 /** Per-bar simple returns of a curve that starts from `base` (the value before its first point). */
 export function simpleReturns(equity: ArrayLike<number>, base: number): Float64Array {
   const n = equity.length
