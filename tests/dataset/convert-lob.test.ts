@@ -225,4 +225,19 @@ describe('convert-lob on the other recording formats', () => {
     expect(many.code).toBe(2)
     expect(many.stderr).toMatch(/holds several books \(NKNUSDT, .*\): pass --instrument binance:NKNUSDT/)
   })
+
+  it('refuses an --instrument the recording does not hold, writing nothing', () => {
+    const dir = tempDir()
+    // The hftbacktest REST snapshot names no symbol: without the check it was taken for ETHUSDT's book and,
+    // with no ETHUSDT diffs to follow, written out frozen under that name
+    for (const [inst, msg] of [
+      ['binance:ETHUSDT', /holds no book for 'binance:ETHUSDT' \(it holds binance:BTCUSDT\)/],
+      ['binance-futures:BTCUSDT', /'binance-futures:BTCUSDT' is not in the recording, which is from binance/],
+    ] as const) {
+      const out = join(dir, inst.replace(':', '-'))
+      const r = cli(['convert-lob', SPOT, '--out', out, '--instrument', inst], dir)
+      expect({ inst, code: r.code, stderr: r.stderr.trim() }).toEqual({ inst, code: 2, stderr: expect.stringMatching(msg) })
+      expect(existsSync(out)).toBe(false)
+    }
+  })
 })

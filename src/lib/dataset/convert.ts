@@ -121,6 +121,23 @@ function unique<T>(xs: readonly (T | undefined)[]): T[] {
   return [...new Set(xs.filter((x): x is T => x !== undefined))]
 }
 
+/**
+ * Refuses an --instrument that the recordings show they do not hold: replaying another venue's frames, or a book
+ * the recording never streamed, would write a dataset of the wrong market (a REST snapshot without its symbol in
+ * the frame is taken for the named book, and with no diffs to follow it stays frozen).
+ */
+function checkNamedBook(inst: Instrument, infos: readonly InputInfo[]): void {
+  const exs = unique(infos.map((i) => i.exchange))
+  if (exs.length > 0 && !exs.includes(inst.exchange)) {
+    throw new UsageError(`Invalid --instrument: '${inst.exchange}:${inst.symbol}' is not in the recording, which is from ${exs.join(', ')}`)
+  }
+  const syms = unique(infos.flatMap((i) => i.symbols))
+  if (syms.length > 0 && !syms.includes(inst.symbol)) {
+    const held = syms.map((s) => `${exs[0] ?? inst.exchange}:${s}`).join(', ')
+    throw new UsageError(`Invalid --instrument: the recording holds no book for '${inst.exchange}:${inst.symbol}' (it holds ${held})`)
+  }
+}
+
 /** Classifies the inputs and settles instrument, sampling and layout. */
 function plan(o: ConvertLobOptions): Plan {
   if (o.inputs.length === 0) throw new UsageError('Missing <input>: give at least one file or glob')
@@ -144,6 +161,7 @@ function plan(o: ConvertLobOptions): Plan {
   let symbol = o.instrument?.symbol
   if (kind === 'recording') {
     const exs = unique(infos.map((i) => i.exchange))
+    if (o.instrument !== undefined) checkNamedBook(o.instrument, infos)
     if (exchange === undefined) {
       if (exs.length > 1) throw new UsageError(`Invalid <input>: the recordings are from different venues (${exs.join(', ')}); convert them separately`)
       exchange = exs[0]
