@@ -150,6 +150,28 @@ describe('convert-lob on depth-snapshot lines', () => {
     expect(existsSync(strictOut)).toBe(false)
   })
 
+  it('fails with exit 1 and writes nothing when the input gives no rows at all', () => {
+    const dir = tempDir()
+    const notes = join(dir, 'notes.md')
+    writeFileSync(notes, '# notes\n\nnot a book\n')
+    const empty = join(dir, 'empty.jsonl')
+    writeFileSync(empty, '')
+    // A recording cut before its REST snapshot: diffs only, so the book never syncs
+    const diffs = join(dir, 'diffs.txt')
+    const head = readRecordingSync(SPOT).filter((f) => f.src !== 'rest').slice(0, 50)
+    writeFileSync(diffs, head.map((f) => `${f.localTimestamp * 1000} ${f.text}`).join('\n') + '\n')
+    for (const [file, msg] of [
+      [notes, /No rows to write: 2 of 3 line\(s\) are not depth snapshots, first .*notes\.md:1: not JSON/],
+      [empty, /No rows to write: the input has no lines/],
+      [diffs, /No rows to write: the book never synced: the 50 frame\(s\) hold no depth snapshot/],
+    ] as const) {
+      const out = join(dir, 'out')
+      const r = cli(['convert-lob', file, '--out', out], dir)
+      expect({ code: r.code, stderr: r.stderr.trim() }).toEqual({ code: 1, stderr: expect.stringMatching(msg) })
+      expect(existsSync(out)).toBe(false)
+    }
+  })
+
   it('drops crossed books and out-of-order or duplicate times, and counts empty sides', async () => {
     const dir = tempDir()
     const s = states.slice(0, 20)

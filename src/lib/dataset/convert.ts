@@ -240,6 +240,21 @@ async function verifyShards(dir: string, shards: readonly ShardInfo[]): Promise<
   return ok
 }
 
+/** Why a conversion gave no rows, from its report. */
+function emptyReason(kind: InputKind, r: ValidationReport): string {
+  const bad = r.problems[0]
+  if (kind === 'snapshots') {
+    if (r.lines === 0) return 'the input has no lines'
+    if (r.badLines > 0 && bad !== undefined) {
+      return `${r.badLines.toLocaleString('en-US')} of ${r.lines.toLocaleString('en-US')} line(s) are not depth snapshots, first ${bad.file}:${bad.line}: ${bad.reason}`
+    }
+    return `none of the ${r.lines.toLocaleString('en-US')} line(s) is a depth snapshot (${r.skippedLines.toLocaleString('en-US')} skipped, ${r.crossedBooks} crossed)`
+  }
+  if (r.frames === 0) return 'the recording has no frames'
+  if (r.snapshots === 0) return `the book never synced: the ${r.frames.toLocaleString('en-US')} frame(s) hold no depth snapshot to start it from`
+  return `the book never stayed synced through a sampling instant in ${r.frames.toLocaleString('en-US')} frame(s) (${r.sequenceGaps} sequence gap(s))`
+}
+
 /** Converts the inputs into a Parquet dataset in `o.out`. */
 export async function convertLob(o: ConvertLobOptions): Promise<ConvertLobResult> {
   const started = performance.now()
@@ -395,6 +410,7 @@ export async function convertLob(o: ConvertLobOptions): Promise<ConvertLobResult
       report = fin.report
       sha256 = fin.sha256
       run = undefined
+      if (rowsBefore === 0) throw new FatalError(`No rows to write: ${emptyReason(p.kind, report)}. Nothing was written`)
       // Strict: everything passed, now the shards take their names
       for (const t of strictTemps) renameSync(t.tmp, t.final)
       strictTemps.length = 0
