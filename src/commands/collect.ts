@@ -71,7 +71,7 @@ export function registerCollect(program: Command): void {
     .option('--testnet', 'use the exchanges\' testnet or sandbox endpoints')
     .option('--batch <time>', 'persistence window: a kill -9 loses at most this much', '5s')
     .option('--depth-speed <speed>', 'Binance diff-depth stream speed: spot 100ms|1000ms, futures 0ms|100ms|250ms|500ms', '100ms')
-    .option('--snapshot-limit <n>', 'levels in REST depth snapshots (spot up to 5000, futures up to 1000)', '1000')
+    .option('--snapshot-limit <n>', 'levels in REST depth snapshots (spot 1-5000; futures 5, 10, 20, 50, 100, 500 or 1000)', '1000')
     .option('--max-repair <n>', 'largest hole in trade ids fetched back from REST; larger ones are recorded as gaps', '200000')
     .option('--stale-after <time>', 'reconnect when a connection is silent this long', '30s')
     .option('--coinbase-feed <feed>', 'coinbase: advanced (Advanced Trade) or exchange (Exchange feed)', 'advanced')
@@ -106,6 +106,11 @@ Examples:
         throw new UsageError(`Invalid --coinbase-feed: '${coinbaseFeed}'. Expected advanced or exchange`)
       }
       const exchanges = [...new Set(instruments.map((i) => i.exchange))]
+      const snapshotLimit = opts.snapshotLimit ? positiveInt('--snapshot-limit', opts.snapshotLimit, 5000) : undefined
+      if (channels.includes('book')) {
+        const { checkDepthOptions } = await import('../lib/exchanges/binance/feed.js')
+        for (const ex of exchanges) if (ex === 'binance' || ex === 'binance-futures') checkDepthOptions(ex, opts.depthSpeed, snapshotLimit)
+      }
       const snapshotEvery = opts.bookSnapshotEvery === '0' ? 0 : parseDuration(opts.bookSnapshotEvery, '--book-snapshot-every')
       const ctl = new AbortController()
       const stop = () => ctl.abort()
@@ -131,7 +136,7 @@ Examples:
           restUrl: urlMap('--rest-url', opts.restUrl, exchanges),
           testnet: Boolean(opts.testnet),
           depthSpeed: opts.depthSpeed,
-          snapshotLimit: opts.snapshotLimit ? positiveInt('--snapshot-limit', opts.snapshotLimit, 5000) : undefined,
+          snapshotLimit,
           maxRepairTrades: positiveInt('--max-repair', opts.maxRepair),
           staleMs: parseDuration(opts.staleAfter, '--stale-after'),
           coinbaseFeed,

@@ -46,6 +46,12 @@ describe('mercury CLI', () => {
       [['data', 'query', 'SELEC 1'], /Query failed: Parser Error/],
       [['data', 'ls', '--bogus'], /unknown option '--bogus'/],
       [['frobnicate'], /unknown command 'frobnicate'/],
+      // collect checks what each venue accepts before it connects anywhere
+      [['collect', 'binance:BTCUSDT', '--channels', 'trades,candles'], /Invalid --channels: 'candles'/],
+      [['collect', 'binance:BTCUSDT', '--depth-speed', '7ms'], /Invalid --depth-speed: '7ms'\. binance diff depth comes at 100ms, 1000ms/],
+      [['collect', 'binance-futures:BTCUSDT', '--depth-speed', '1000ms'], /Invalid --depth-speed: '1000ms'\. binance-futures diff depth comes at 0ms, 100ms, 250ms, 500ms/],
+      [['collect', 'binance-futures:BTCUSDT', '--snapshot-limit', '5000'], /Invalid --snapshot-limit: '5000'\. binance-futures depth snapshots take one of 5, 10, 20, 50, 100, 500, 1000/],
+      [['collect', 'binance:BTCUSDT', '--snapshot-limit', '5001'], /Invalid --snapshot-limit: '5001'/],
     ]
     for (const [args, message] of cases) {
       const r = cli(args, lake)

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { BinanceFeedAdapter, checkDepthOptions } from '../../src/lib/exchanges/binance/feed.js'
 import { BinanceParseError } from '../../src/lib/exchanges/binance/parse.js'
 import {
   BinanceStreamParseError,
@@ -365,5 +366,28 @@ describe('binance malformed and unknown frames', () => {
   it('throws UnknownMessageError for an object with no e that is no known shape', () => {
     const snap = fixture('binance', 'ws_depth_snapshot.json')[0].frame
     expect(thrown(() => mapBinanceMessage('binance', snap, LT))).toBeInstanceOf(UnknownMessageError)
+  })
+})
+
+describe('Binance feed subscriptions', () => {
+  const urls = (exchange: BinanceExchange, depthSpeed: string) =>
+    new BinanceFeedAdapter(exchange, { symbols: ['BTCUSDT'], channels: ['book'], wsUrl: 'ws://x', restUrl: 'http://x', depthSpeed })
+      .connections()
+      .map((c) => c.url())
+
+  it("names the diff-depth stream at each market's speeds (the bare stream is the market's default speed)", () => {
+    expect(urls('binance', '100ms')).toEqual(['ws://x/stream?streams=btcusdt@depth@100ms'])
+    expect(urls('binance', '1000ms')).toEqual(['ws://x/stream?streams=btcusdt@depth'])
+    expect(urls('binance-futures', '250ms')).toEqual(['ws://x/public/stream?streams=btcusdt@depth'])
+    expect(urls('binance-futures', '500ms')).toEqual(['ws://x/public/stream?streams=btcusdt@depth@500ms'])
+    expect(urls('binance-futures', '0ms')).toEqual(['ws://x/public/stream?streams=btcusdt@depth@0ms'])
+  })
+
+  it('refuses a speed or snapshot limit the market does not serve', () => {
+    expect(() => checkDepthOptions('binance', '250ms', 1000)).toThrow(/Invalid --depth-speed: '250ms'/)
+    expect(() => checkDepthOptions('binance-futures', '100ms', 5000)).toThrow(/Invalid --snapshot-limit: '5000'/)
+    expect(() => checkDepthOptions('binance-futures', '100ms', 200)).toThrow(/one of 5, 10, 20, 50, 100, 500, 1000/)
+    expect(() => checkDepthOptions('binance', '1000ms', 5000)).not.toThrow()
+    expect(() => checkDepthOptions('binance-futures', '0ms', 1000)).not.toThrow()
   })
 })

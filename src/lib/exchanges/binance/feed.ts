@@ -16,9 +16,9 @@ export interface BinanceFeedOptions {
   /** WebSocket base, e.g. wss://stream.binance.com:9443 */
   readonly wsUrl: string
   readonly restUrl: string
-  /** Diff-depth speed suffix: spot 100ms|1000ms, futures 0ms|100ms|250ms|500ms */
+  /** Diff-depth update speed (DEPTH_SPEEDS): spot 100ms|1000ms, futures 0ms|100ms|250ms|500ms */
   readonly depthSpeed?: string
-  /** REST snapshot depth (spot up to 5000, futures up to 1000) */
+  /** REST snapshot depth (spot 1 to 5000, futures one of FUTURES_DEPTH_LIMITS) */
   readonly snapshotLimit?: number
   /** Sent as X-MBX-APIKEY when set (futures historicalTrades needs a key) */
   readonly apiKey?: string
@@ -41,6 +41,28 @@ const MAX_STREAMS: Record<BinanceMarket, number> = { binance: 400, 'binance-futu
 
 /** A connection lives at most 24 h: rotate make-before-break ten minutes before */
 const MAX_AGE_MS = 24 * 3_600_000 - 10 * 60_000
+
+/**
+ * Diff-depth update speeds per market (spot `@depth` is 1000ms, futures `@depth` 250ms). Futures `@depth@0ms` is
+ * not in Binance's documentation but is served: hftbacktest's collector subscribes to it, and the real USD-M
+ * recording in tests/fixtures holds it.
+ */
+export const DEPTH_SPEEDS: Record<BinanceMarket, readonly string[]> = { binance: ['100ms', '1000ms'], 'binance-futures': ['0ms', '100ms', '250ms', '500ms'] }
+
+/** The `limit` values USD-M futures accepts for GET /fapi/v1/depth (spot takes any from 1 to 5000) */
+export const FUTURES_DEPTH_LIMITS: readonly number[] = [5, 10, 20, 50, 100, 500, 1000]
+
+/** Checks a depth speed and snapshot limit against what the market accepts, before anything connects. */
+export function checkDepthOptions(market: BinanceMarket, speed: string | undefined, limit: number | undefined): void {
+  if (speed !== undefined && !DEPTH_SPEEDS[market].includes(speed)) {
+    throw new UsageError(`Invalid --depth-speed: '${speed}'. ${market} diff depth comes at ${DEPTH_SPEEDS[market].join(', ')}`)
+  }
+  if (limit === undefined) return
+  if (market === 'binance' ? !Number.isInteger(limit) || limit < 1 || limit > 5000 : !FUTURES_DEPTH_LIMITS.includes(limit)) {
+    const allowed = market === 'binance' ? 'an integer from 1 to 5000' : `one of ${FUTURES_DEPTH_LIMITS.join(', ')}`
+    throw new UsageError(`Invalid --snapshot-limit: '${limit}'. ${market} depth snapshots take ${allowed}`)
+  }
+}
 
 /** REST depth weight by limit (spot table; futures: 5/10/20/50 by the same breakpoints). */
 export function depthWeight(market: BinanceMarket, limit: number): number {
@@ -87,7 +109,11 @@ export class BinanceFeedAdapter implements VenueAdapter {
     const out: { route: 'public' | 'market'; stream: string; channel: Channel }[] = []
     for (const c of this.o.channels) {
       if (c === 'trades') out.push({ route: 'market', stream: `${s}@trade`, channel: c })
-      else if (c === 'book') out.push({ route: 'public', stream: speed === '1000ms' && spot ? `${s}@depth` : `${s}@depth@${speed}`, channel: c })
+      else if (c === 'book') {
+        // The bare stream is the market's default speed: 1000ms on spot, 250ms on futures
+        const bare = spot ? speed === '1000ms' : speed === '250ms'
+        out.push({ route: 'public', stream: bare ? `${s}@depth` : `${s}@depth@${speed}`, channel: c })
+      }
       else if (c === 'ticker') out.push({ route: 'public', stream: `${s}@bookTicker`, channel: c })
       else if (c === 'bars') out.push({ route: 'market', stream: `${s}@kline_1m`, channel: c })
       else if (c === 'funding') out.push({ route: 'market', stream: `${s}@markPrice@1s`, channel: c })
