@@ -113,6 +113,9 @@ describe('dataset-metadata.json', () => {
     expect(bad({ subtitle: 'too short' })).toBe("Invalid --subtitle: 'too short'. Expected 20 to 80 characters, was 9")
     expect(bad({ licenses: [{ name: 'CC0-1.0' }, { name: 'CC-BY-4.0' }] })).toMatch(/Expected exactly one/)
     expect(bad({ licenses: [] })).toMatch(/Invalid licenses: 0 given/)
+    expect(bad({ licenses: [{ name: 'nope' }] })).toMatch(/^Invalid --license: 'nope'\. Expected one of Kaggle's licence names: CC0-1\.0, CC-BY-SA-3\.0, /)
+    // Any case is taken, and sent in Kaggle's spelling
+    expect(buildDatasetMetadata({ dir, dataset: REF, license: 'cc-by-4.0' }).metadata.licenses).toEqual([{ name: 'CC-BY-4.0' }])
     expect(bad({ title: 'INSERT_TITLE_HERE', id: 'alice/INSERT_SLUG_HERE' })).toMatch(/slug is the placeholder.*title is the placeholder/)
     expect(() => planDatasetUpload({ dir, dataset: 'no-slash' })).toThrow("Invalid --dataset: 'no-slash'. Expected OWNER/SLUG")
   })

@@ -39,6 +39,8 @@ describe('kernel-metadata.json and the SaveKernel request', () => {
     const gpu = planKernelPush({ dir, accelerator: 'NvidiaTeslaT4' })
     expect(gpu.request).toMatchObject({ machineShape: 'NvidiaTeslaT4', enableTpu: false, enableGpu: true })
     expect(planKernelPush({ dir, accelerator: 'TpuV9Z' }).warnings[0]).toMatch(/not one of the ids documented/)
+    const lower = planKernelPush({ dir, accelerator: 'tpuv5e8' })
+    expect({ shape: lower.request.machineShape, tpu: lower.request.enableTpu, warnings: lower.warnings }).toEqual({ shape: 'TpuV5E8', tpu: true, warnings: [] })
     expect(() => planKernelPush({ dir, accelerator: 'Tpu V5' })).toThrow("Invalid --accelerator: 'Tpu V5'")
   })
 

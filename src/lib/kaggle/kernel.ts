@@ -209,6 +209,8 @@ export function planKernelPush(input: KernelPushInput): KernelPlan {
   if (machineShape !== undefined && !/^[A-Za-z0-9]+$/.test(machineShape)) {
     throw new UsageError(`Invalid ${machineShapeFrom}: '${machineShape}'. Expected an accelerator id such as TpuV5E8 (${ACCELERATORS.join(', ')})`)
   }
+  // A documented id in another case (tpuv5e8) is taken in Kaggle's spelling
+  if (machineShape !== undefined) machineShape = ACCELERATORS.find((a) => a.toLowerCase() === machineShape?.toLowerCase()) ?? machineShape
   if (machineShape !== undefined && !(ACCELERATORS as readonly string[]).includes(machineShape)) {
     warnings.push(`accelerator '${machineShape}' is not one of the ids documented in Feb 2026 (${ACCELERATORS.join(', ')}); sending it as given`)
   }

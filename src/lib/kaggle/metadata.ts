@@ -15,6 +15,19 @@ export const DATASET_METADATA_FILE = 'dataset-metadata.json'
 /** Files the official client never uploads */
 export const NEVER_UPLOADED = ['dataset-metadata.json', 'datapackage.json', 'kernel-metadata.json'] as const
 export const DEFAULT_LICENSE = 'CC0-1.0'
+/** The licence names Kaggle accepts in dataset-metadata.json (Kaggle/kaggle-api docs/datasets_metadata.md) */
+export const KAGGLE_LICENSES = [
+  'CC0-1.0', 'CC-BY-SA-3.0', 'CC-BY-SA-4.0', 'CC-BY-NC-SA-4.0', 'GPL-2.0', 'ODbL-1.0', 'DbCL-1.0', 'copyright-authors', 'other',
+  'unknown', 'CC-BY-4.0', 'CC-BY-NC-4.0', 'PDDL', 'CC-BY-3.0', 'CC-BY-3.0-IGO', 'US-Government-Works', 'CC-BY-NC-SA-3.0-IGO',
+  'CDLA-Permissive-1.0', 'CDLA-Sharing-1.0', 'CC-BY-ND-4.0', 'CC-BY-NC-ND-4.0', 'ODC-BY-1.0', 'LGPL-3.0', 'AGPL-3.0', 'FDL-1.3',
+  'EU-ODP-Legal-Notice', 'apache-2.0', 'GPL-3.0',
+] as const
+
+/** Kaggle's spelling of a licence name given in any case, or undefined when Kaggle has no such licence. */
+export function kaggleLicense(name: string): string | undefined {
+  const n = name.trim().toLowerCase()
+  return KAGGLE_LICENSES.find((l) => l.toLowerCase() === n)
+}
 const SLUG_PLACEHOLDER = 'INSERT_SLUG_HERE'
 const TITLE_PLACEHOLDER = 'INSERT_TITLE_HERE'
 
@@ -268,7 +281,7 @@ export function buildDatasetMetadata(input: DatasetMetadataInput): BuiltMetadata
   const existingLicenses = Array.isArray(existing.licenses)
     ? (existing.licenses as unknown[]).map((l) => ({ name: typeof (l as { name?: unknown })?.name === 'string' ? (l as { name: string }).name : '' }))
     : undefined
-  const licenses = input.license !== undefined ? [{ name: input.license }] : existingLicenses ?? [{ name: DEFAULT_LICENSE }]
+  const licenses = input.license !== undefined ? [{ name: kaggleLicense(input.license) ?? input.license }] : existingLicenses ?? [{ name: DEFAULT_LICENSE }]
   const keywords =
     input.keywords ?? (Array.isArray(existing.keywords) ? (existing.keywords as unknown[]).filter((k): k is string => typeof k === 'string') : [])
 
@@ -316,6 +329,9 @@ export function validateDatasetMetadata(m: DatasetMetadata): void {
   }
   if (m.licenses.length !== 1) problems.push(`Invalid licenses: ${m.licenses.length} given. Expected exactly one (--license, e.g. ${DEFAULT_LICENSE})`)
   else if (!m.licenses[0].name.trim()) problems.push(`Invalid --license: ''. Expected a licence name such as ${DEFAULT_LICENSE}`)
+  else if (kaggleLicense(m.licenses[0].name) === undefined) {
+    problems.push(`Invalid --license: '${m.licenses[0].name}'. Expected one of Kaggle's licence names: ${KAGGLE_LICENSES.join(', ')}`)
+  }
   if (m.resources.length === 0) problems.push('the folder has no file to upload')
   if (problems.length) throw new UsageError(problems.join('; '))
 }
