@@ -2,6 +2,7 @@
 // not load DuckDB.
 
 import type { Command } from 'commander'
+import { statSync, type Stats } from 'node:fs'
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { LOG_LEVELS, setLogLevel, type LogLevel } from '../lib/log.js'
@@ -21,8 +22,23 @@ export function globals(cmd: Command): GlobalOptions {
     throw new UsageError(`Invalid --log-level: '${level}'. Expected one of ${LOG_LEVELS.join(', ')}`)
   }
   setLogLevel(level)
-  const dir = o.dataDir ?? process.env.MERCURY_DATA_DIR ?? join(homedir(), '.mercury', 'data')
-  return { dataDir: resolve(dir), json: Boolean(o.json), logLevel: level }
+  const flag = o.dataDir !== undefined ? '--data-dir' : process.env.MERCURY_DATA_DIR !== undefined ? 'MERCURY_DATA_DIR' : undefined
+  const dir = resolve(o.dataDir ?? process.env.MERCURY_DATA_DIR ?? join(homedir(), '.mercury', 'data'))
+  // A lake folder that is a file would fail later with a bare EEXIST or ENOTDIR, or read as an empty lake
+  const name = flag ?? 'data folder'
+  let st: Stats | undefined
+  try {
+    st = statSync(dir)
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'ENOTDIR') throw new UsageError(`Invalid ${name}: '${dir}' is inside a file. Expected the folder of a mercury lake (or one to create)`)
+    // ENOENT: not there yet, the commands that write create it
+    if (code !== 'ENOENT') throw new UsageError(`Invalid ${name}: '${dir}': ${(err as Error).message}`)
+  }
+  if (st !== undefined && !st.isDirectory()) {
+    throw new UsageError(`Invalid ${name}: '${dir}' is a file, not a folder. Expected the folder of a mercury lake (or one to create)`)
+  }
+  return { dataDir: dir, json: Boolean(o.json), logLevel: level }
 }
 
 export function printJson(value: unknown): void {

@@ -52,6 +52,9 @@ describe('mercury CLI', () => {
       [['collect', 'binance-futures:BTCUSDT', '--depth-speed', '1000ms'], /Invalid --depth-speed: '1000ms'\. binance-futures diff depth comes at 0ms, 100ms, 250ms, 500ms/],
       [['collect', 'binance-futures:BTCUSDT', '--snapshot-limit', '5000'], /Invalid --snapshot-limit: '5000'\. binance-futures depth snapshots take one of 5, 10, 20, 50, 100, 500, 1000/],
       [['collect', 'binance:BTCUSDT', '--snapshot-limit', '5001'], /Invalid --snapshot-limit: '5001'/],
+      // A lake folder that is a file, or inside one
+      [['--data-dir', join(ROOT, 'README.md'), 'data', 'ls'], /Invalid --data-dir: '.*README\.md' is a file, not a folder/],
+      [['--data-dir', join(ROOT, 'README.md', 'lake'), 'backfill', '--archive', OUTAGE], /Invalid --data-dir: '.*README\.md\/lake' is inside a file/],
     ]
     for (const [args, message] of cases) {
       const r = cli(args, lake)

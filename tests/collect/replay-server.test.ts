@@ -4,6 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
+import { createServer as createNetServer, type AddressInfo } from 'node:net'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { BIN, ROOT, tempDir } from '../helpers.js'
@@ -547,19 +548,26 @@ describe('mercury replay-server', () => {
     expect(help.out()).toMatch(/Examples:\n\s+\$ mercury replay-server /)
   })
 
-  it('answers bad input with one line and exit codes 2 (usage) or 1 (bad data)', async () => {
+  it('answers bad input with one line and exit codes 2 (usage) or 1 (bad data, a port in use)', async () => {
+    const taken = createNetServer()
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))
+    const port = (taken.address() as AddressInfo).port
     const cases: [string[], number, RegExp][] = [
       [[SPOT, '--pace', 'fast'], 2, /Invalid --pace: 'fast'/],
       [[SPOT, '--disconnect-at', '1,x'], 2, /Invalid --disconnect-at: '1,x'/],
       [[join(REC, 'nope.gz')], 2, /does not exist/],
       [[join(ROOT, 'package.json')], 1, /unknown recording format/],
+      // TEST-NET-1 (RFC 5737) is no address of this machine, and needs no DNS
+      [[SPOT, '--host', '192.0.2.1'], 2, /^mercury: Invalid --host: '192\.0\.2\.1' is not an address of this machine/],
+      [[SPOT, '--port', String(port)], 1, new RegExp(`^mercury: Cannot serve the replay: --port ${port} is already in use on 127\\.0\\.0\\.1\\. Choose another --port`)],
     ]
     for (const [args, code, message] of cases) {
-      const p = run([...args, '--port', '0'])
+      const p = run(args.includes('--port') ? args : [...args, '--port', '0'])
       expect(await p.exit, p.err()).toBe(code)
       const lines = p.err().trim().split('\n')
       expect(lines).toHaveLength(1)
       expect(lines[0]).toMatch(message)
     }
+    await new Promise<void>((resolve) => taken.close(() => resolve()))
   })
 })

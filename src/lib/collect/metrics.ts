@@ -8,7 +8,8 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
-import { FatalError, oneLine } from '../errors.js'
+import { oneLine } from '../errors.js'
+import { listenError } from '../net/listen.js'
 import { logger } from '../log.js'
 import type { CollectorObserver } from './collector.js'
 
@@ -277,13 +278,7 @@ export async function startMetricsServer(
   await new Promise<void>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) => {
       server.off('listening', onListening)
-      if (err.code === 'EADDRINUSE') {
-        reject(new FatalError(`Cannot serve metrics: --metrics-port ${port} is already in use on ${host}. Choose another --metrics-port (0 picks a free one)`, { cause: err }))
-      } else if (err.code === 'EACCES') {
-        reject(new FatalError(`Cannot serve metrics: --metrics-port ${port} on ${host} needs privileges. Choose a --metrics-port above 1023`, { cause: err }))
-      } else {
-        reject(new FatalError(`Cannot serve metrics on ${host}:${port} (--metrics-port): ${oneLine(err)}`, { cause: err }))
-      }
+      reject(listenError(err, { what: 'metrics', host, port, hostFlag: '--metrics-host', portFlag: '--metrics-port' }))
     }
     const onListening = () => {
       server.off('error', onError)

@@ -28,6 +28,7 @@ import { OrderBook, type BookSide } from '../book/book.js'
 import type { Exchange } from '../consts.js'
 import { FatalError } from '../errors.js'
 import { logger } from '../log.js'
+import { listenError } from '../net/listen.js'
 import { FaultSchedule, type FaultPlan } from './faults.js'
 import { mergeFrames, readRecording, snapshotSymbol, streamName, streamSymbol, type RecordedFrame } from './recording.js'
 
@@ -615,10 +616,12 @@ class Replay implements ReplayServer {
 
   async listen(): Promise<void> {
     const host = this.opts.host ?? '127.0.0.1'
+    const port = this.opts.port ?? 0
     await new Promise<void>((resolve, reject) => {
-      this.http.once('error', reject)
-      this.http.listen(this.opts.port ?? 0, host, () => {
-        this.http.off('error', reject)
+      const onError = (err: unknown) => reject(listenError(err, { what: 'the replay', host, port, hostFlag: '--host', portFlag: '--port' }))
+      this.http.once('error', onError)
+      this.http.listen(port, host, () => {
+        this.http.off('error', onError)
         resolve()
       })
     })
