@@ -1,7 +1,7 @@
 import type { Command } from 'commander'
 import { resolve } from 'node:path'
 import { EXCHANGES, isExchange, type Exchange } from '../lib/consts.js'
-import { UsageError } from '../lib/errors.js'
+import { FatalError, UsageError } from '../lib/errors.js'
 import { formatInstrument, parseInstrument } from '../lib/instrument.js'
 import { parseDuration } from '../lib/time.js'
 import { fmtNum, globals, printJson, progressLine } from './common.js'
@@ -153,11 +153,20 @@ Examples:
           printJson({ ...summary, instruments: instruments.map(formatInstrument), channels })
         } else {
           const s = summary.stats
+          const attempts = summary.connections.reconnectAttempts
+          // Attempts that never opened are not reconnects, but the user saw them logged
+          const reconnects = attempts > s.reconnects ? `${s.reconnects} reconnects (${attempts} attempts)` : `${s.reconnects} reconnects`
           process.stdout.write(
             `collected ${fmtNum(s.messages)} messages in ${(summary.elapsedMs / 1000).toFixed(1)} s; stored ${fmtNum(summary.persisted.rowsWritten)} rows ` +
-              `in ${summary.persisted.flushes} batches; ${s.resyncs} resyncs, ${s.reconnects} reconnects, ${s.integrity} integrity events, ` +
+              `in ${summary.persisted.flushes} batches; ${s.resyncs} resyncs, ${reconnects}, ${s.integrity} integrity events, ` +
               `${fmtNum(s.repairedTrades)} trades repaired, ${fmtNum(s.unrepairedTrades)} missing, ${s.malformed + s.unknown + s.invalid} bad frames\n`,
           )
+        }
+        // A feed that never connected collected nothing: say so with a failing exit code (cron notices)
+        const never = summary.connections.neverOpened
+        if (never.length > 0) {
+          const which = never.map((f) => `${f.name} (${f.url}${f.lastError ? `: ${f.lastError}` : ''})`).join(', ')
+          throw new FatalError(`Never connected in ${(summary.elapsedMs / 1000).toFixed(1)} s: ${which}`)
         }
       } finally {
         process.off('SIGINT', stop)

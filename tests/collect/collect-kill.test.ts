@@ -2,6 +2,7 @@
 // killed run had not yet stored, and the time it was down, by trade id from REST). Runs the built CLI.
 
 import { existsSync } from 'node:fs'
+import { createServer as createNetServer, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { LakeReader } from '../../src/lib/lake/reader.js'
@@ -76,4 +77,19 @@ describe('collect crash safety', () => {
     const ls = cli(['data', 'ls', '--json'], lake)
     expect(ls.code).toBe(0)
   }, 120_000)
+
+  it('a run that never connects exits 1, naming the feed and why, and counts its attempts apart from reconnects', async () => {
+    // A port that was free a moment ago: connections are refused
+    const probe = createNetServer()
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve))
+    const port = (probe.address() as AddressInfo).port
+    await new Promise<void>((resolve) => probe.close(() => resolve()))
+    const lake = tempDir()
+    const r = cli(['collect', 'binance:BTCUSDT', '--duration', '2s', '--ws-url', `ws://127.0.0.1:${port}`, '--rest-url', `http://127.0.0.1:${port}`], lake)
+    expect(r.code, r.stderr).toBe(1)
+    expect(r.stdout).toMatch(/collected 0 messages .* 0 reconnects \(\d+ attempts\)/)
+    expect(r.stderr).toMatch(/binance\/spot: could not connect: connect ECONNREFUSED/)
+    const last = r.stderr.trim().split('\n').at(-1)
+    expect(last).toMatch(new RegExp(`^mercury: Never connected in [\\d.]+ s: binance/spot \\(ws://127\\.0\\.0\\.1:${port}/stream\\?streams=.*: connect ECONNREFUSED 127\\.0\\.0\\.1:${port}\\)$`))
+  }, 30_000)
 })

@@ -112,6 +112,19 @@ export class Collector {
     return this.states.get(this.key(exchange, symbol))
   }
 
+  /** Connections over every feed: opened, re-opened after a loss, and attempts to re-open (failed ones too). */
+  connections(): { opened: number; reconnectAttempts: number; neverOpened: { name: string; url: string; lastError: string | undefined }[] } {
+    let opened = 0
+    let reconnectAttempts = 0
+    const neverOpened: { name: string; url: string; lastError: string | undefined }[] = []
+    for (const { feed, spec } of this.feeds) {
+      opened += feed.stats.connects
+      reconnectAttempts += feed.stats.reconnects
+      if (feed.stats.connects === 0) neverOpened.push({ name: spec.name, url: spec.url(), lastError: feed.lastError })
+    }
+    return { opened, reconnectAttempts, neverOpened }
+  }
+
   start(): void {
     for (const adapter of this.o.adapters) {
       for (const spec of adapter.connections()) {

@@ -72,6 +72,8 @@ export class Feed {
   private reconnectTimer: NodeJS.Timeout | undefined
   private ageTimer: NodeJS.Timeout | undefined
   private ever = false
+  /** The last socket error, e.g. `connect ECONNREFUSED 127.0.0.1:9443` (for a run that never connected) */
+  lastError: string | undefined
   readonly stats: FeedStats = { connects: 0, reconnects: 0, rotations: 0, messages: 0, bytes: 0, staleTimeouts: 0, handshakeFailures: 0 }
   private readonly now: () => number
 
@@ -110,6 +112,7 @@ export class Feed {
 
   private open(asReplacement: boolean): Conn {
     const url = this.o.url()
+    this.lastError = undefined
     const ws = new WebSocket(url, { handshakeTimeout: this.o.handshakeTimeoutMs ?? 10_000, perMessageDeflate: false })
     const conn: Conn = {
       id: ++this.seq,
@@ -170,6 +173,7 @@ export class Feed {
       conn.lastFrameAt = this.now()
     })
     ws.on('error', (err) => {
+      this.lastError = err.message
       log.debug(`${this.o.name}: socket error: ${err.message}`)
     })
     ws.on('close', (code, reason) => {
@@ -182,7 +186,8 @@ export class Feed {
       }
       if (conn !== this.active) return
       const opened = conn.openedAt > 0
-      const why = `closed with code ${code}${reason.length ? ` (${reason.toString().slice(0, 120)})` : ''}`
+      // A handshake that failed says why in its socket error (ECONNREFUSED, ENOTFOUND), not in the close code
+      const why = !opened && this.lastError !== undefined ? `could not connect: ${this.lastError}` : `closed with code ${code}${reason.length ? ` (${reason.toString().slice(0, 120)})` : ''}`
       // A handshake that never opened lost nothing: only report connections that carried data
       if (opened) this.o.onDisconnect?.({ reason: why, localTimestamp: this.now(), connId: conn.id })
       this.active = undefined

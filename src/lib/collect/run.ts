@@ -68,6 +68,8 @@ export interface CollectSummary {
   readonly persisted: { flushes: number; failures: number; records: number; rowsWritten: number }
   readonly recordedFrames: number | undefined
   readonly metricsUrl: string | undefined
+  /** Connections opened, attempts to re-open after a loss, and the feeds that never connected */
+  readonly connections: ReturnType<Collector['connections']>
 }
 
 function pickUrl(kind: 'ws' | 'rest', exchange: Exchange, o: CollectRunOptions): string {
@@ -240,5 +242,6 @@ export async function runCollect(o: CollectRunOptions): Promise<CollectSummary> 
     persisted: persister.snapshot(),
     recordedFrames: recorder?.frames,
     metricsUrl: server?.url,
+    connections: collector.connections(),
   }
 }
