@@ -90,7 +90,7 @@ Examples:
         printJson(report)
         return
       }
-      const verb = report.dryRun ? 'would copy' : 'copied'
+      const verb = report.dryRun ? 'to copy' : 'copied'
       process.stdout.write(
         `${report.dryRun ? 'Dry run: ' : ''}${report.target} schema ${report.schema}` +
           `${report.since ? ` since ${report.since}` : ''}, TimescaleDB ${report.timescale.used ? report.timescale.installed ?? report.timescale.available : 'not used'}` +
@@ -100,14 +100,14 @@ Examples:
         ['table', 'mode', 'compression', 'datasets', 'partitions', report.dryRun ? 'rows to copy' : 'rows copied', 'rows new', 'seconds', 'rows/s'],
         report.tables.map((t) => [
           t.table, t.mode, t.compression ? 'on' : 'off', t.datasets, t.partitions, t.rowsCopied, report.dryRun ? '' : t.rowsInserted,
-          t.seconds.toFixed(2), t.rowsPerSecond,
+          t.seconds.toFixed(2), report.dryRun ? '' : t.rowsPerSecond,
         ]),
         ['left', 'left', 'left', 'right', 'right', 'right', 'right', 'right', 'right'],
       )
       const latest = report.datasets.map((d) => d.watermark).filter((w): w is string => w !== null).sort().at(-1)
       process.stdout.write(
         `${fmtNum(report.rowsCopied)} rows ${verb}, ${report.dryRun ? 'nothing written' : `${fmtNum(report.rowsInserted)} new`} in ` +
-          `${report.seconds.toFixed(2)} s (${fmtNum(report.rowsPerSecond)} rows/s)` +
+          `${report.seconds.toFixed(2)} s${report.dryRun ? '' : ` (${fmtNum(report.rowsPerSecond)} rows/s)`}` +
           `${latest ? `; latest watermark ${latest}` : ''}\n`,
       )
     })

@@ -223,7 +223,10 @@ describe('mercury export timescale (against a real PostgreSQL)', () => {
     const human = cli(['export', 'timescale', '--pg', db, '--dry-run'], lake, NO_ENV)
     expect(human.code).toBe(0)
     expect(human.stdout).toMatch(/Dry run: .*compression off/)
-    expect(human.stdout).toMatch(/^109,184 rows would copy, nothing written/m)
+    expect(human.stdout).toMatch(/^109,184 rows to copy, nothing written in [\d.]+ s$/m)
+    // Counting is not copying: no rate
+    expect(dry.rowsPerSecond).toBe(0)
+    expect(human.stdout).not.toMatch(/rows\/s\)/)
 
     // Small batches: the next batch's CSV is written while the current one loads
     const { report: r, stderr } = exportTo(lake, db, ['--kinds', 'bars,funding', '--schema', 'market', '--no-timescale', '--batch-rows', '50000'])

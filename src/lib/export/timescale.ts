@@ -201,7 +201,8 @@ export async function exportToPostgres(opts: ExportOptions): Promise<ExportRepor
       // Staging rows are not needed past this kind; dropping them now spares the server a large temp table
       if (!dryRun) await db.query(`DROP TABLE IF EXISTS ${ident(stageTable(kind))}`)
       table.seconds = round3((performance.now() - tk0) / 1000)
-      table.rowsPerSecond = table.seconds > 0 ? Math.round(table.rowsCopied / table.seconds) : 0
+      // A dry run copies nothing: a rate of rows it only counted would be invented
+      table.rowsPerSecond = !dryRun && table.seconds > 0 ? Math.round(table.rowsCopied / table.seconds) : 0
     }
     const seconds = round3((performance.now() - t0) / 1000)
     const rowsCopied = tables.reduce((a, t) => a + t.rowsCopied, 0)
@@ -218,7 +219,7 @@ export async function exportToPostgres(opts: ExportOptions): Promise<ExportRepor
       rowsCopied,
       rowsInserted: tables.reduce((a, t) => a + t.rowsInserted, 0),
       seconds,
-      rowsPerSecond: seconds > 0 ? Math.round(rowsCopied / seconds) : 0,
+      rowsPerSecond: !dryRun && seconds > 0 ? Math.round(rowsCopied / seconds) : 0,
     }
   } finally {
     duck?.close()
