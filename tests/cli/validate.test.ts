@@ -66,4 +66,15 @@ describe('mercury data validate', () => {
     expect(table.stdout).toMatch(/44560 bars; no trades in the lake to rebuild bars from; \d+ outlier returns; 1 zero-volume runs/)
     expect(cli(['data', 'validate', 'binance:BTCUSDT', '--zero-run', '0'], lake).code).toBe(2)
   })
+
+  it('takes no return across a hole in the data for an outlier', () => {
+    const lake = tempDir()
+    // 2023-03 then 2024-11: twenty months missing, and BTC from about 28,000 to 70,000 across them
+    const nov = join(DATASETS, 'binance', 'spot', 'klines', 'BTCUSDT', '1m', 'BTCUSDT-1m-2024-11.zip')
+    expect(cli(['backfill', '--archive', OUTAGE, nov], lake).code).toBe(0)
+    const r = cliJson<Report>(['data', 'validate', 'binance:BTCUSDT', '--outlier-z', '40'], lake)
+    expect(r.bars).toBe(44_560 + 43_200)
+    expect(r.outliers.map((o) => o.time)).not.toContain('2024-11-01T00:00:00Z')
+    expect(r.outliers.map((o) => o.time).filter((t) => t < '2024')).toEqual(['2023-03-03T01:31:00Z', '2023-03-07T15:00:00Z'])
+  })
 })

@@ -121,7 +121,10 @@ export async function validateBars(o: ValidateOptions): Promise<ValidationReport
     const z = o.outlierZ ?? 25
     const out = await reader.query(`
       WITH b AS (
-        SELECT open_time, ln(close / lag(close) OVER (ORDER BY open_time)) AS r FROM bars WHERE ${barsWhere}
+        -- Returns between adjacent bars only: a move across a hole in the data (data gaps lists those) is no outlier
+        SELECT open_time,
+               CASE WHEN lag(open_time) OVER w = open_time - ${step} THEN ln(close / lag(close) OVER w) END AS r
+        FROM bars WHERE ${barsWhere} WINDOW w AS (ORDER BY open_time)
       ), m AS (
         SELECT open_time, r, median(abs(r)) OVER (ORDER BY open_time ROWS BETWEEN ${window} PRECEDING AND 1 PRECEDING) AS mad,
                count(r) OVER (ORDER BY open_time ROWS BETWEEN ${window} PRECEDING AND 1 PRECEDING) AS n
