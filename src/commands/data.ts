@@ -1,6 +1,6 @@
 import type { Command } from 'commander'
 import { FatalError, UsageError } from '../lib/errors.js'
-import { isKind, type Kind } from '../lib/consts.js'
+import { isKind, KINDS, type Kind } from '../lib/consts.js'
 import { parseInstrument } from '../lib/instrument.js'
 import { isoUs, parseInterval, parseTime } from '../lib/time.js'
 import { fmtBytes, globals, printJson, printTable } from './common.js'
@@ -180,7 +180,7 @@ Examples:
     .command('validate')
     .description('check bars against bars rebuilt from trades, and flag outlier returns and zero-volume runs')
     .argument('<instrument>', 'exchange:SYMBOL, e.g. binance:BTCUSDT')
-    .option('--interval <interval>', 'bar interval', '1m')
+    .option('--interval <interval>', 'interval of the stored bars to check (checked as stored, never resampled)', '1m')
     .option('--from <time>', 'start (ISO date or time, UTC)')
     .option('--to <time>', 'end, exclusive')
     .option('--outlier-z <z>', 'robust z-score of a bar return above which it is flagged (1m crypto returns are fat-tailed)', '25')
@@ -249,7 +249,7 @@ Examples:
     .addHelpText(
       'after',
       `
-Views: bars, trades, agg_trades, book_changes, book_snapshots, funding, liquidations, open_interest, integrity.
+Views: ${KINDS.join(', ')} (signals: indicator values that \`mercury signals\` stored).
 Times are integer µs since the epoch (open_time, timestamp, ...); \`time\` is the same as a TIMESTAMP.
 
 Examples:

@@ -64,7 +64,9 @@ export async function validateBars(o: ValidateOptions): Promise<ValidationReport
   if (step === undefined) throw new UsageError('Invalid --interval: calendar-month bars cannot be rebuilt from trades')
   const held = listDatasets(o.lakeDir).filter((d) => d.ds.exchange === o.instrument.exchange && d.ds.symbol === o.instrument.symbol)
   if (!held.some((d) => d.ds.kind === 'bars' && d.ds.interval === o.interval)) {
-    throw new UsageError(`No ${o.interval} bars for ${o.instrument.exchange}:${o.instrument.symbol} in the lake at ${o.lakeDir}`)
+    const intervals = held.filter((d) => d.ds.kind === 'bars').map((d) => d.ds.interval)
+    const has = intervals.length > 0 ? `; it holds ${intervals.join(', ')} bars (stored bars are checked, not resampled)` : ''
+    throw new UsageError(`No ${o.interval} bars for ${o.instrument.exchange}:${o.instrument.symbol} in the lake at ${o.lakeDir}${has}`)
   }
   const tradeSource = held.some((d) => d.ds.kind === 'trades') ? 'trades' : held.some((d) => d.ds.kind === 'agg_trades') ? 'agg_trades' : undefined
   // Conditions on the bars view, optionally qualified with a table alias
