@@ -145,7 +145,9 @@ when it gaps through against you. A stop and a target hit in the same bar: the s
 settles the order with the 1m bars. Fees default to each venue's base tier (binance 0.1%/0.1%, binance-futures
 0.02%/0.05%, coinbase 0.6%/1.2% maker/taker). Perpetuals pay funding from the lake's funding data (longs pay positive
 rates) and are liquidated at their isolated-margin liquidation price. A strategy file exports an object with
-name, params and onBar(ctx) (default export); .ts files need Node's --experimental-strip-types (Node 22.6+).
+name, params and onBar(ctx) (default export); docs/STRATEGIES.md describes ctx (bars, ctx.indicator/value,
+ctx.order, ctx.position, ...). With --optimize, every parameter is searched over its own range unless --param
+narrows it (name=lo:hi[:step]) or fixes it (name=value).
 
 Examples:
   $ mercury backtest binance:BTCUSDT --strategy rsi-reversion --interval 1h
