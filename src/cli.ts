@@ -26,7 +26,6 @@ export function buildProgram(): Command {
     .option('--data-dir <dir>', 'lake folder (env MERCURY_DATA_DIR, default ~/.mercury/data)')
     .option('--json', 'machine-readable output on stdout')
     .addOption(new Option('--log-level <level>', 'stderr logging (env MERCURY_LOG_LEVEL)').choices([...LOG_LEVELS]))
-    .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     .addHelpText(
       'after',
@@ -47,14 +46,50 @@ Examples:
   registerKaggleUpload(program)
   registerReplayServer(program)
   registerSignals(program)
+  oneLineErrors(program, 'mercury')
   for (const c of program.commands) {
     c.exitOverride()
-    for (const s of c.commands) s.exitOverride()
+    oneLineErrors(c, `mercury ${c.name()}`)
+    for (const s of c.commands) {
+      s.exitOverride()
+      oneLineErrors(s, `mercury ${c.name()} ${s.name()}`)
+    }
   }
   return program
 }
 
+/**
+ * Commander's parse errors in mercury's one-line form: `mercury: unknown option '--bogus' (see mercury data ls
+ * --help)` rather than `error: ...` with its suggestion and hint on further lines.
+ */
+function oneLineErrors(cmd: Command, path: string): void {
+  cmd.configureOutput({
+    outputError: (str, write) => write(`mercury: ${str.replace(/^error: /, '').trim().replace(/\s*\n\s*/g, ' ')} (see ${path} --help)\n`),
+  })
+}
+
+/** Global options that take a value (their value is not a command name) */
+const VALUE_OPTIONS = new Set(['--data-dir', '--log-level'])
+
+/** The first word of argv that is not a global option or its value: the command, when there is one. */
+function commandWord(args: readonly string[]): string | undefined {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]
+    if (a === '--') return args[i + 1]
+    if (!a.startsWith('-')) return a
+    if (VALUE_OPTIONS.has(a)) i++
+  }
+  return undefined
+}
+
 /** Runs the CLI; errors propagate to bin/ which maps them to exit codes. */
 export async function run(argv: readonly string[]): Promise<void> {
-  await buildProgram().parseAsync(argv as string[])
+  const program = buildProgram()
+  const args = argv.slice(2)
+  const word = commandWord(args)
+  // `mercury frobnicate --help` would print the top-level help and exit 0: without --help, commander reports the
+  // unknown command (with its suggestion) and exits 2
+  const known = word === undefined || word === 'help' || program.commands.some((c) => c.name() === word || c.aliases().includes(word))
+  const parsed = known ? [...argv] : [...argv.slice(0, 2), ...args.filter((a) => a !== '--help' && a !== '-h')]
+  await program.parseAsync(parsed)
 }

@@ -44,8 +44,11 @@ describe('mercury CLI', () => {
       [['data', 'gaps', 'binance:BTCUSDT', '--interval', '1m', '--from', '2024-02-30'], /Invalid --from: '2024-02-30'/],
       [['data', 'gaps', 'binance:BTCUSDT', '--interval', '1m'], /No bars 1m for binance:BTCUSDT in the lake/],
       [['data', 'query', 'SELEC 1'], /Query failed: Parser Error/],
-      [['data', 'ls', '--bogus'], /unknown option '--bogus'/],
-      [['frobnicate'], /unknown command 'frobnicate'/],
+      [['data', 'ls', '--bogus'], /^mercury: unknown option '--bogus' \(see mercury data ls --help\)/],
+      [['frobnicate'], /^mercury: unknown command 'frobnicate' \(see mercury --help\)/],
+      // Not the top-level help with exit 0
+      [['frobnicate', '--help'], /^mercury: unknown command 'frobnicate'/],
+      [['backfil', '--archive', OUTAGE], /^mercury: unknown command 'backfil' \(Did you mean backfill\?\) \(see mercury --help\)/],
       // collect checks what each venue accepts before it connects anywhere
       [['collect', 'binance:BTCUSDT', '--channels', 'trades,candles'], /Invalid --channels: 'candles'/],
       [['collect', 'binance:BTCUSDT', '--depth-speed', '7ms'], /Invalid --depth-speed: '7ms'\. binance diff depth comes at 100ms, 1000ms/],
@@ -61,6 +64,8 @@ describe('mercury CLI', () => {
       expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(2)
       expect(r.stderr).toMatch(message)
       expect(r.stderr.trim().split('\n')[0]).toMatch(message)
+      // One line: the error, not a usage dump after it
+      expect(errorLines(r.stderr), args.join(' ')).toHaveLength(1)
     }
   })
 
