@@ -269,6 +269,7 @@ Examples:
         process.stdout.write(`\n${defs.length} indicators\n`)
         return
       }
+      if (opts.category !== undefined) throw new UsageError('Invalid --category: it filters `signals list`; pick the indicators of a run with --only')
       const instrument = parseInstrument(target)
       if (!opts.interval) throw new UsageError('Missing --interval: e.g. --interval 1h')
       const interval = parseInterval(opts.interval)

@@ -49,6 +49,7 @@ describe('mercury CLI', () => {
       // Not the top-level help with exit 0
       [['frobnicate', '--help'], /^mercury: unknown command 'frobnicate'/],
       [['backfil', '--archive', OUTAGE], /^mercury: unknown command 'backfil' \(Did you mean backfill\?\) \(see mercury --help\)/],
+      [['signals', 'binance:BTCUSDT', '--interval', '1h', '--category', 'momentum'], /Invalid --category: it filters `signals list`; pick the indicators of a run with --only/],
       // collect checks what each venue accepts before it connects anywhere
       [['collect', 'binance:BTCUSDT', '--channels', 'trades,candles'], /Invalid --channels: 'candles'/],
       [['collect', 'binance:BTCUSDT', '--depth-speed', '7ms'], /Invalid --depth-speed: '7ms'\. binance diff depth comes at 100ms, 1000ms/],
