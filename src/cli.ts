@@ -71,25 +71,33 @@ function oneLineErrors(cmd: Command, path: string): void {
 /** Global options that take a value (their value is not a command name) */
 const VALUE_OPTIONS = new Set(['--data-dir', '--log-level'])
 
-/** The first word of argv that is not a global option or its value: the command, when there is one. */
-function commandWord(args: readonly string[]): string | undefined {
-  for (let i = 0; i < args.length; i++) {
+/**
+ * Whether the command words of argv name a command: `frobnicate` or `data bogus` do not. Only the leading words
+ * are looked at (global options and their values skipped), down the levels that have subcommands.
+ */
+function namesKnownCommand(program: Command, args: readonly string[]): boolean {
+  let cmd = program
+  for (let i = 0; i < args.length && cmd.commands.length > 0; i++) {
     const a = args[i]
-    if (a === '--') return args[i + 1]
-    if (!a.startsWith('-')) return a
-    if (VALUE_OPTIONS.has(a)) i++
+    if (a === '--') break
+    if (a.startsWith('-')) {
+      if (cmd === program && VALUE_OPTIONS.has(a)) i++
+      continue
+    }
+    if (a === 'help') return true
+    const sub = cmd.commands.find((c) => c.name() === a || c.aliases().includes(a))
+    if (!sub) return false
+    cmd = sub
   }
-  return undefined
+  return true
 }
 
 /** Runs the CLI; errors propagate to bin/ which maps them to exit codes. */
 export async function run(argv: readonly string[]): Promise<void> {
   const program = buildProgram()
   const args = argv.slice(2)
-  const word = commandWord(args)
-  // `mercury frobnicate --help` would print the top-level help and exit 0: without --help, commander reports the
+  // `mercury frobnicate --help` would print the parent's help and exit 0: without --help, commander reports the
   // unknown command (with its suggestion) and exits 2
-  const known = word === undefined || word === 'help' || program.commands.some((c) => c.name() === word || c.aliases().includes(word))
-  const parsed = known ? [...argv] : [...argv.slice(0, 2), ...args.filter((a) => a !== '--help' && a !== '-h')]
+  const parsed = namesKnownCommand(program, args) ? [...argv] : [...argv.slice(0, 2), ...args.filter((a) => a !== '--help' && a !== '-h')]
   await program.parseAsync(parsed)
 }

@@ -48,6 +48,7 @@ describe('mercury CLI', () => {
       [['frobnicate'], /^mercury: unknown command 'frobnicate' \(see mercury --help\)/],
       // Not the top-level help with exit 0
       [['frobnicate', '--help'], /^mercury: unknown command 'frobnicate'/],
+      [['data', 'bogus', '--help'], /^mercury: unknown command 'bogus' \(see mercury data --help\)/],
       [['backfil', '--archive', OUTAGE], /^mercury: unknown command 'backfil' \(Did you mean backfill\?\) \(see mercury --help\)/],
       [['signals', 'binance:BTCUSDT', '--interval', '1h', '--category', 'momentum'], /Invalid --category: it filters `signals list`; pick the indicators of a run with --only/],
       // collect checks what each venue accepts before it connects anywhere
