@@ -198,7 +198,7 @@ async function repairAction(instruments: string[], opts: BackfillOpts, cmd: Comm
         d.gaps.map((x) => [bars ? isoUs(x.from) : x.from, bars ? isoUs(x.to) : x.to, x.missing, x.state + (x.error ? ` (${x.error})` : ''), x.rowsFetched]),
       )
     }
-    process.stdout.write(`${r.repaired} repaired, ${r.exchangeGaps} exchange gaps, ${r.open} still open\n`)
+    process.stdout.write(`${fmtNum(r.repaired)} repaired, ${fmtNum(r.exchangeGaps)} exchange gaps, ${fmtNum(r.open)} still open\n`)
   }
   if (r.open > 0) throw new FatalError(`${r.open} gaps could not be repaired; run again later or see mercury data gaps`)
 }

@@ -3,7 +3,7 @@ import { FatalError, UsageError } from '../lib/errors.js'
 import { isKind, KINDS, type Kind } from '../lib/consts.js'
 import { parseInstrument } from '../lib/instrument.js'
 import { isoUs, parseInterval, parseTime } from '../lib/time.js'
-import { fmtBytes, globals, printJson, printTable } from './common.js'
+import { fmtBytes, fmtNum, globals, printJson, printTable } from './common.js'
 
 function kindOption(value: string): Kind {
   const k = value === 'klines' ? 'bars' : value === 'aggTrades' ? 'agg_trades' : value
@@ -170,7 +170,7 @@ Examples:
           gaps.map((x) => [...(byTime ? [isoUs(x.from), isoUs(x.to), x.missing] : [x.from, x.to, x.missing]), x.state]),
           ['left', 'left', 'right', 'left'],
         )
-        process.stdout.write(`${holes.length} gap${holes.length === 1 ? '' : 's'}, ${missing} missing\n`)
+        process.stdout.write(`${fmtNum(holes.length)} gap${holes.length === 1 ? '' : 's'}, ${fmtNum(missing)} missing\n`)
       } finally {
         reader.close()
       }
@@ -230,7 +230,7 @@ Examples:
         })
       } else {
         process.stdout.write(
-          `${instrumentText} ${interval}: ${r.bars} bars; ${r.tradeSource ? `${r.compared} compared with bars rebuilt from ${r.tradeSource}, ${r.mismatches.length} mismatched` : 'no trades in the lake to rebuild bars from'}; ${r.outliers.length} outlier returns; ${r.zeroVolumeRuns.length} zero-volume runs\n`,
+          `${instrumentText} ${interval}: ${fmtNum(r.bars)} bars; ${r.tradeSource ? `${fmtNum(r.compared)} compared with bars rebuilt from ${r.tradeSource}, ${fmtNum(r.mismatches.length)} mismatched` : 'no trades in the lake to rebuild bars from'}; ${fmtNum(r.outliers.length)} outlier returns; ${fmtNum(r.zeroVolumeRuns.length)} zero-volume runs\n`,
         )
         if (r.mismatches.length) {
           await printTable(['bar (UTC)', 'field', 'stored', 'rebuilt'], r.mismatches.flatMap((m) => Object.entries(m.fields).map(([f, v]) => [isoUs(m.openTime), f, v.stored, v.rebuilt])))
@@ -271,7 +271,7 @@ Examples:
           for (const row of r.rows) process.stdout.write(row.map(csvCell).join(',') + '\n')
         } else {
           await printTable(r.columns, r.rows.map((row) => row.map(cell)))
-          process.stdout.write(`${r.rows.length} row${r.rows.length === 1 ? '' : 's'}\n`)
+          process.stdout.write(`${fmtNum(r.rows.length)} row${r.rows.length === 1 ? '' : 's'}\n`)
         }
       } finally {
         reader.close()

@@ -63,7 +63,7 @@ describe('mercury data validate', () => {
     expect(r.outliers.map((o) => o.time)).toEqual(['2023-03-03T01:31:00Z', '2023-03-07T15:00:00Z'])
     expect(cliJson<{ rows: number }[]>(['data', 'ls'], lake)[0].rows).toBe(44_560)
     const table = cli(['data', 'validate', 'binance:BTCUSDT'], lake)
-    expect(table.stdout).toMatch(/44560 bars; no trades in the lake to rebuild bars from; \d+ outlier returns; 1 zero-volume runs/)
+    expect(table.stdout).toMatch(/44,560 bars; no trades in the lake to rebuild bars from; \d+ outlier returns; 1 zero-volume runs/)
     expect(cli(['data', 'validate', 'binance:BTCUSDT', '--zero-run', '0'], lake).code).toBe(2)
   })
 
