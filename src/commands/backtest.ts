@@ -254,7 +254,9 @@ Examples:
       const finalEquity = n ? result.equity.equity[n - 1] : result.startCapital
       const finalBench = n ? result.benchmark.equity[n - 1] : result.startCapital
       if (g.json) {
-        printJson({
+        // Non-finite metrics as "NaN"/"Infinity", as --optimize writes them (plain JSON would make both null)
+        const { toJsonData } = await import('../lib/util/json.js')
+        printJson(toJsonData({
           strategy: result.strategy,
           params: result.params,
           instruments: result.instruments.map(formatInstrument),
@@ -279,7 +281,7 @@ Examples:
           warnings: result.warnings ?? [],
           settings: result.settings,
           files,
-        })
+        }))
         return
       }
       const m = metrics

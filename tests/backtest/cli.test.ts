@@ -125,6 +125,8 @@ describe('mercury backtest', () => {
     expect(j.bars).toBe(31 * 24)
     // Both legs are still held at the end: listed, marked at the last close, and they account for the whole result
     expect(j.trades).toBe(0)
+    // No closed trade: the trade statistics are NaN, written as "NaN" (plain JSON would write null), as --optimize does
+    expect([j.metrics.winRate, j.metrics.profitFactor, j.metrics.expectancy]).toEqual(['NaN', 'NaN', 'NaN'])
     expect(j.openPositions.map((o) => [o.instrument, o.direction])).toEqual([['binance:BTCUSDT', 'long'], ['binance-futures:BTCUSDT', 'long']])
     for (const o of j.openPositions) {
       expect(o.markPrice).toBe(93576)

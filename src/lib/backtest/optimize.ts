@@ -25,6 +25,7 @@ import type { Interval } from '../consts.js'
 import { FatalError, UsageError } from '../errors.js'
 import type { Instrument } from '../instrument.js'
 import { isoUs } from '../time.js'
+import { toJsonData } from '../util/json.js'
 import { loadMarketData, type Market, type MarketData } from './data.js'
 import { computeMetrics, objectiveValue, type Objective } from './metrics.js'
 import { Evaluator, shareMarketData, type ReplyMsg, type RunSummary, type TaskMsg, type Window, type WorkerData } from './opt-eval.js'
@@ -616,13 +617,7 @@ function rank(x: number): number {
  * ('NaN', 'Infinity', '-Infinity') rather than JSON's lossy null.
  */
 export function optimizationToJson(r: OptimizationResult): unknown {
-  return JSON.parse(
-    JSON.stringify(r, (_k, v: unknown) => {
-      if (v instanceof Float64Array) return Array.from(v, (x) => (Number.isFinite(x) ? x : String(x)))
-      if (typeof v === 'number' && !Number.isFinite(v)) return String(v)
-      return v
-    }),
-  )
+  return toJsonData(r)
 }
 
 function fmtNum(x: number, digits = 2): string {
