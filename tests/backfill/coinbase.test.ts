@@ -604,13 +604,13 @@ describe('coinbase rate limit and failures', () => {
       expect(report.targets[0]).toMatchObject({ rowsFetched: 2880 })
       const log = server.log.slice(n0)
       const t429 = log.find((e) => e.status === 429)!.answeredAt
-      // Requests already on their way (up to 3 others of --concurrency 4) may land just after it; then nothing until
-      // the pause is over
-      const grace = 400
-      expect(log.filter((e) => e.at > t429 && e.at <= t429 + grace).length).toBeLessThanOrEqual(3)
-      const later = log.filter((e) => e.at > t429 + grace)
+      // Requests already on their way (up to 3 others of --concurrency 4) may land after it, late on a busy machine
+      // (one landed 466 ms after the 429 in a loaded run); no new one goes out until the pause is over, so at most
+      // those 3 land within it, and the rest (7 more requests: without a pause they would all land in it) after it
       const minPause = retryAfter === undefined ? 500 : 1000
-      expect(Math.min(...later.map((e) => e.at)) - t429).toBeGreaterThanOrEqual(minPause - 50)
+      const during = log.filter((e) => e.at > t429 && e.at < t429 + minPause - 50)
+      expect(during.length).toBeLessThanOrEqual(3)
+      expect(log.filter((e) => e.at >= t429 + minPause - 50).length).toBeGreaterThanOrEqual(5)
       expect(report.pausedMs).toBeGreaterThanOrEqual(minPause)
       expect(r.stderr).toMatch(retryAfter === undefined ? /HTTP 429 without Retry-After, pausing \d\.\d s \(backoff 1\)/ : /HTTP 429, pausing 1\.0 s as Retry-After asks/)
       expect(cliJson<LsRow[]>(['data', 'ls'], lake)[0]).toMatchObject({ rows: 2880, gaps: 0 })
