@@ -116,6 +116,9 @@ describe('dataset-metadata.json', () => {
     expect(bad({ licenses: [{ name: 'nope' }] })).toMatch(/^Invalid --license: 'nope'\. Expected one of Kaggle's licence names: CC0-1\.0, CC-BY-SA-3\.0, /)
     // Any case is taken, and sent in Kaggle's spelling
     expect(buildDatasetMetadata({ dir, dataset: REF, license: 'cc-by-4.0' }).metadata.licenses).toEqual([{ name: 'CC-BY-4.0' }])
+    // Also from a hand-edited dataset-metadata.json
+    writeFileSync(join(dir, 'dataset-metadata.json'), JSON.stringify({ id: REF, title: 'Edited by hand title', licenses: [{ name: 'odbl-1.0' }] }))
+    expect(buildDatasetMetadata({ dir, dataset: REF }).metadata.licenses).toEqual([{ name: 'ODbL-1.0' }])
     expect(bad({ title: 'INSERT_TITLE_HERE', id: 'alice/INSERT_SLUG_HERE' })).toMatch(/slug is the placeholder.*title is the placeholder/)
     expect(() => planDatasetUpload({ dir, dataset: 'no-slash' })).toThrow("Invalid --dataset: 'no-slash'. Expected OWNER/SLUG")
   })

@@ -281,7 +281,10 @@ export function buildDatasetMetadata(input: DatasetMetadataInput): BuiltMetadata
   const existingLicenses = Array.isArray(existing.licenses)
     ? (existing.licenses as unknown[]).map((l) => ({ name: typeof (l as { name?: unknown })?.name === 'string' ? (l as { name: string }).name : '' }))
     : undefined
-  const licenses = input.license !== undefined ? [{ name: kaggleLicense(input.license) ?? input.license }] : existingLicenses ?? [{ name: DEFAULT_LICENSE }]
+  // Kaggle's spelling whichever case was given, by flag or in an existing dataset-metadata.json
+  const licenses = (input.license !== undefined ? [{ name: input.license }] : existingLicenses ?? [{ name: DEFAULT_LICENSE }]).map((l) => ({
+    name: kaggleLicense(l.name) ?? l.name,
+  }))
   const keywords =
     input.keywords ?? (Array.isArray(existing.keywords) ? (existing.keywords as unknown[]).filter((k): k is string => typeof k === 'string') : [])
 
