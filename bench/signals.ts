@@ -31,6 +31,8 @@ const THIRD_PARTY_BUDGET_MS = 3000
 
 const log = (...a: unknown[]) => console.log(...a)
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+/** Interleaved rounds of mercury's and TA-Lib C's timings per shared indicator */
+const ROUNDS = 3
 const msFmt = (x: number | undefined) => (x === undefined ? '-' : x < 10 ? x.toFixed(2) : x < 100 ? x.toFixed(1) : x.toFixed(0))
 const intFmt = (x: number) => Math.round(x).toLocaleString('en-US')
 
@@ -427,7 +429,7 @@ export async function runSignalsBench(): Promise<string> {
   if (built.paths) writeTalibBars(talibFile, bars)
 
   // 2. Every indicator: runBatch with new outputs (median of 3), runBatch and def.batch with an arena touched by a
-  //    first run (median of 5 each), its TA-Lib C function if it has one, then one streaming pass. One arena serves
+  //    first run (median of 5 each; in turn with its TA-Lib C function if it has one), then one streaming pass. One arena serves
   //    every indicator, reset before each run: a caller computing everything and keeping only what it stores
   //    needs no more
   const arena = new BatchArena()
@@ -444,21 +446,34 @@ export async function runSignalsBench(): Promise<string> {
       return runBatch(def, input, {}, { arena })
     }
     withArenaRun()
-    const arenaMs = timeIt(withArenaRun, 5).ms
     const p = resolveParams(def)
     const rawMs = timeIt(() => {
       arena.reset()
       return withArena(arena, () => def.batch(input, p))
     }, 5).ms
+    // With a TA-Lib C counterpart, ROUNDS rounds of mercury's five runs, each followed by TA-Lib C's five, and each
+    // side's median of its round medians: on this shared VM a burst of load from elsewhere lasts seconds and
+    // would otherwise fall on one side of the comparison only
     const ta = claimed.includes(def) ? taName(def.talib as string) : undefined
-    if (ta && built.paths && !talibError && !(ta in talibC)) {
+    const withTalib = ta !== undefined && built.paths !== undefined && !talibError && !(ta in talibC)
+    const arenaRounds: number[] = []
+    const cRounds: number[] = []
+    const cFreshRounds: number[] = []
+    for (let round = 0; round < (withTalib ? ROUNDS : 1); round++) {
+      arenaRounds.push(timeIt(withArenaRun, 5).ms)
+      if (!withTalib || talibError) continue
       try {
-        const r = benchTalibC(built.paths.BENCH_BIN, talibFile, [ta])
-        talibC[ta] = r.ms[ta]
-        talibFresh[ta] = r.msFresh[ta]
+        const r = benchTalibC((built.paths as Record<string, string>).BENCH_BIN, talibFile, [ta])
+        cRounds.push(r.ms[ta])
+        cFreshRounds.push(r.msFresh[ta])
       } catch (err) {
         talibError = (err as Error).message
       }
+    }
+    const arenaMs = median(arenaRounds)
+    if (ta !== undefined && cRounds.length > 0) {
+      talibC[ta] = median(cRounds)
+      talibFresh[ta] = median(cFreshRounds)
     }
     const ns = targetStream[def.id] ?? streamNs(def, input)
     rows.push({ def, rows: N, batchMs, arenaMs, rawMs, streamNs: ns })
@@ -574,7 +589,7 @@ export async function runSignalsBench(): Promise<string> {
       `${within('arena')} of ${ratios.length} within 2x (median ratio ${median(ratios.map((r) => r.arena)).toFixed(2)}x)`,
       'each within 2x',
       'mercury: `runBatch` with a BatchArena a previous run has touched; TA-Lib C: output arrays allocated and touched ' +
-        'beforehand. ' +
+        `beforehand; ${ROUNDS} interleaved rounds each. ` +
         (over2.length ? `Over 2x: ${over2.map((r) => `${r.id} ${r.arena.toFixed(1)}x`).join(', ')}` : 'All within 2x') +
         `. Both writing into new output pages: ${within('fresh')} of ${ratios.length} within 2x. mercury with new ` +
         `outputs against TA-Lib C into touched ones (unlike for unlike): ${within('mixed')} of ${ratios.length}`,
@@ -650,10 +665,11 @@ export async function runSignalsBench(): Promise<string> {
       'measuring, each like for like:',
     '',
     '- **outputs touched beforehand**: mercury `runBatch(def, input, {}, { arena })` with one BatchArena that a ' +
-      'previous run has already filled, reset before each run, median of 5; TA-Lib C called directly on double ' +
-      'arrays, writing into output arrays allocated and touched beforehand, median of 5 (scripts/talib/bench.c), ' +
-      'run right after mercury\'s runs of the same indicator so that both see the same load. This is the cost of ' +
-      'the computation itself.',
+      'previous run has already filled, reset before each run; TA-Lib C called directly on double arrays, writing ' +
+      'into output arrays allocated and touched beforehand (scripts/talib/bench.c). The two take turns: ' +
+      `${ROUNDS} rounds of mercury's five runs, each followed by five of TA-Lib C's (its own process), and each ` +
+      'side shows the median of its round medians, so that a burst of load from elsewhere on the machine falls on ' +
+      'both sides. This is the cost of the computation itself.',
     '- **new outputs**: mercury `runBatch(def, input)` returning new arrays, median of 3; TA-Lib C with its output ' +
       'pages newly mapped for each call, median of 5. This adds what first touching new memory costs: on this VM ' +
       `first-touch page faults are slow, ${msFmt(allocMs)} ms for one NaN-filled 1,000,000-row Float64Array, more than ` +
@@ -685,7 +701,8 @@ export async function runSignalsBench(): Promise<string> {
     ...(notes.length ? ['Not measured:', ...notes.map((n) => `- ${n}`), ''] : []),
     '### Every indicator, 1,000,000 rows',
     '',
-    'runBatch, arena: the public batch call with one BatchArena touched by a previous run (median of 5); runBatch, ' +
+    'runBatch, arena: the public batch call with one BatchArena touched by a previous run (median of 5, or for a ' +
+      `shared indicator the median of ${ROUNDS} such medians taken in turn with TA-Lib C's); runBatch, ` +
       'new outputs: the same returning new arrays (median of 3); def.batch: the definition\'s own batch function ' +
       'with the arena, without the engine\'s parameter and finite-input checks (median of 5; for a definition with ' +
       '`batchIfFinite` its check is part of runBatch\'s time and not of this one); M rows/s from runBatch ' +
