@@ -429,9 +429,9 @@ export async function runSignalsBench(): Promise<string> {
   if (built.paths) writeTalibBars(talibFile, bars)
 
   // 2. Every indicator: runBatch with new outputs (median of 3), runBatch and def.batch with an arena touched by a
-  //    first run (median of 5 each; in turn with its TA-Lib C function if it has one), then one streaming pass. One arena serves
-  //    every indicator, reset before each run: a caller computing everything and keeping only what it stores
-  //    needs no more
+  //    first run (median of 5 each; in turn with its TA-Lib C function if it has one), then one streaming pass.
+  //    One arena serves every indicator, reset before each run: a caller computing everything and keeping only what
+  //    it stores needs no more
   const arena = new BatchArena()
   const rows: Row[] = []
   for (const def of INDICATORS) {
@@ -671,7 +671,7 @@ export async function runSignalsBench(): Promise<string> {
       'side shows the median of its round medians, so that a burst of load from elsewhere on the machine falls on ' +
       'both sides. This is the cost of the computation itself.',
     '- **new outputs**: mercury `runBatch(def, input)` returning new arrays, median of 3; TA-Lib C with its output ' +
-      'pages newly mapped for each call, median of 5. This adds what first touching new memory costs: on this VM ' +
+      'pages newly mapped for each call, median of 5 (of the same rounds). This adds what first touching new memory costs: on this VM ' +
       `first-touch page faults are slow, ${msFmt(allocMs)} ms for one NaN-filled 1,000,000-row Float64Array, more than ` +
       'most indicators cost to compute. V8 reuses buffers freed by a GC, so a mercury output pays that only some of ' +
       'the time.',
