@@ -455,7 +455,8 @@ export async function runSignalsBench(): Promise<string> {
     // side's median of its round medians: on this shared VM a burst of load from elsewhere lasts seconds and
     // would otherwise fall on one side of the comparison only
     const ta = claimed.includes(def) ? taName(def.talib as string) : undefined
-    const withTalib = ta !== undefined && built.paths !== undefined && !talibError && !(ta in talibC)
+    const bin = built.paths?.BENCH_BIN
+    const withTalib = ta !== undefined && bin !== undefined && !talibError && !(ta in talibC)
     const arenaRounds: number[] = []
     const cRounds: number[] = []
     const cFreshRounds: number[] = []
@@ -463,7 +464,7 @@ export async function runSignalsBench(): Promise<string> {
       arenaRounds.push(timeIt(withArenaRun, 5).ms)
       if (!withTalib || talibError) continue
       try {
-        const r = benchTalibC((built.paths as Record<string, string>).BENCH_BIN, talibFile, [ta])
+        const r = benchTalibC(bin, talibFile, [ta])
         cRounds.push(r.ms[ta])
         cFreshRounds.push(r.msFresh[ta])
       } catch (err) {
