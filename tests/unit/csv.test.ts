@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs'
 import { gunzipSync } from 'node:zlib'
 import { describe, expect, it } from 'vitest'
-import { NumericCsvScanner } from '../../src/lib/archive/csv.js'
+import { NumericCsvScanner, digits4 } from '../../src/lib/archive/csv.js'
+import { mulberry32 } from '../../src/lib/util/fs.js'
 import { OUTAGE, XRPETH_AGG } from '../helpers.js'
 
 function scanAll(text: string | Buffer, chunkSizes: number[] = [1 << 20], maxFields = 12) {
@@ -78,5 +79,60 @@ describe('NumericCsvScanner', () => {
     const samples = ['0.1', '0.2', '0.3', '42283.58000000', '148976.11427815', '0.00000001', '999999999999999', '1.7976931348623157', '123456.789012345678']
     const rows = scanAll(samples.join(',') + '\n', [4], 16)
     expect(rows[0].vals).toEqual(samples.map(Number))
+  })
+
+  it('takes four digits at a time only where all four are digits', () => {
+    const word = (s: string) => Buffer.from(s, 'latin1').readUInt32LE(0)
+    expect(digits4(word('0000'))).toBe(0)
+    expect(digits4(word('1234'))).toBe(1234)
+    expect(digits4(word('9999'))).toBe(9999)
+    expect(digits4(word('0907'))).toBe(907)
+    // Every byte that is not a digit, in every position (',' '.' '/' ':' pass a one-sided nibble test)
+    for (let b = 0; b < 256; b++) {
+      if (b >= 48 && b <= 57) continue
+      for (let pos = 0; pos < 4; pos++) {
+        const bytes = Buffer.from('5555', 'latin1')
+        bytes[pos] = b
+        expect(digits4(bytes.readUInt32LE(0))).toBe(-1)
+      }
+    }
+  })
+
+  it('parses random fields exactly as Number() does, whatever the chunk boundaries', () => {
+    const rnd = mulberry32(20261125)
+    const pick = <T,>(xs: readonly T[]) => xs[Math.floor(rnd() * xs.length)]
+    const digits = (n: number) => Array.from({ length: n }, () => String(Math.floor(rnd() * 10))).join('')
+    const field = (): string => {
+      const r = rnd()
+      if (r < 0.6) {
+        const sign = rnd() < 0.2 ? '-' : ''
+        const int = digits(Math.floor(rnd() * 14))
+        return rnd() < 0.6 ? `${sign}${int}.${digits(Math.floor(rnd() * 12))}` : `${sign}${int}`
+      }
+      if (r < 0.7) return digits(14 + Math.floor(rnd() * 8)) // past 15 significant digits
+      return pick(['', '-', '.', '-.', '+5', ' 7', '8 ', '1e3', '2.5E-3', '12a4', '1.2.3', 'True', 'false', 'x', '0x10', '١٢', '2024:01:01', '1234=5678', '99?9'])
+    }
+    // The scanner's rule: a field of digits with at most one point is a number when it has a digit; anything
+    // else is trimmed and read as a boolean word or a plain decimal number
+    const expected = (f: string): number => {
+      if (/^-?\d*(\.\d*)?$/.test(f)) return /\d/.test(f) ? Number(f) : NaN
+      const t = f.trim()
+      if (t === 'True' || t === 'true' || t === 'TRUE') return 1
+      if (t === 'False' || t === 'false' || t === 'FALSE') return 0
+      return /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(t) ? Number(t) : NaN
+    }
+    const lines = Array.from({ length: 3000 }, () => Array.from({ length: 1 + Math.floor(rnd() * 12) }, field))
+    const text = lines.map((l) => l.join(',') + (rnd() < 0.1 ? '\r\n' : '\n')).join('')
+    const whole = scanAll(text, [1 << 20], 16)
+    expect(whole.length).toBe(lines.filter((l) => l.length > 1 || l[0] !== '').length)
+    let k = 0
+    for (const l of lines) {
+      if (l.length === 1 && l[0] === '') continue
+      const got = whole[k++].vals
+      l.forEach((f, j) => {
+        if (!Object.is(got[j], expected(f))) throw new Error(`field '${f}': ${got[j]} != ${expected(f)}`)
+      })
+    }
+    for (const sizes of [[1], [3], [4, 5, 7], [8191], [65_537, 13]]) expect(scanAll(text, sizes, 16)).toEqual(whole)
   })
 })

@@ -3,7 +3,9 @@
 //
 // Decimal strings with at most 15 significant digits are parsed as integer / 10^k: both operands are exact
 // doubles, so the one correctly rounded division gives the same double as Number(text). Longer numbers,
-// exponents and words fall back to Number() on the text.
+// exponents and words fall back to Number() on the text. Digits are taken four at a time where four follow
+// (one unaligned 32-bit load, checked and combined with integer arithmetic, "SWAR"): a quarter less time for
+// the scan of a kline year than one byte at a time (measured, see BENCHMARKS.md).
 
 const P10 = [1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22]
 
@@ -44,6 +46,19 @@ function isFalse(b: Buffer, at: number): boolean {
   if (f === 102) return a === 97 && l === 108 && s === 115 && e === 101
   if (f !== 70) return false
   return (a === 97 && l === 108 && s === 115 && e === 101) || (a === 65 && l === 76 && s === 83 && e === 69)
+}
+
+/**
+ * The value of four ASCII digits read as one little-endian 32-bit word (the first digit in the low byte), or -1
+ * when any of the four bytes is not a digit. A byte is a digit when its high nibble is 3 and adding 6 leaves it 3
+ * (0x30-0x39; a byte that carries into the next is not a digit, so no false pass comes from a carry).
+ */
+export function digits4(x: number): number {
+  if ((x & 0xf0f0f0f0) !== 0x30303030 || ((x + 0x06060606) & 0xf0f0f0f0) !== 0x30303030) return -1
+  const d = x - 0x30303030
+  // Pairs: byte 0 becomes d0 * 10 + d1, byte 2 becomes d2 * 10 + d3 (at most 99, no carry)
+  const t = (Math.imul(d, 10) + (d >>> 8)) & 0x00ff00ff
+  return (t & 0xffff) * 100 + (t >>> 16)
 }
 
 export class NumericCsvScanner {
@@ -102,6 +117,8 @@ export class NumericCsvScanner {
     const vals = this.vals
     const max = this.maxFields
     const text = () => buf.toString('utf8', this.ls, this.le).replace(/\r?\n$/, '')
+    const dv = new DataView(buf.buffer, buf.byteOffset, buf.length)
+    const blen = buf.length
     let i = 0
     if (this.line === 0 && buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf) i = 3
     while (i < end) {
@@ -115,9 +132,17 @@ export class NumericCsvScanner {
           neg = true
           c = buf[++i]
         }
-        // Integer digits, then (after a point) fraction digits: two tight loops rather than one with a flag
+        // Integer digits, then (after a point) fraction digits: two tight loops rather than one with a flag, each
+        // taking four digits at a time first
         let m = 0
         const d0 = i
+        while (i + 4 <= blen) {
+          const q = digits4(dv.getUint32(i, true))
+          if (q < 0) break
+          m = m * 10_000 + q
+          i += 4
+        }
+        c = buf[i]
         while (c >= 48 && c <= 57) {
           m = m * 10 + (c - 48)
           c = buf[++i]
@@ -126,6 +151,12 @@ export class NumericCsvScanner {
         let frac = -1
         if (c === 46) {
           const f0 = ++i
+          while (i + 4 <= blen) {
+            const q = digits4(dv.getUint32(i, true))
+            if (q < 0) break
+            m = m * 10_000 + q
+            i += 4
+          }
           c = buf[i]
           while (c >= 48 && c <= 57) {
             m = m * 10 + (c - 48)
