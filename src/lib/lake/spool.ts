@@ -1,11 +1,13 @@
 // Held partitions written to Parquet on a few DuckDB connections of the writer's instance at once ("lanes"): each
 // COPY from a table function runs on one DuckDB thread, so partitions written side by side use the other cores.
-// Files land in a temp folder; nothing is in the lake until the commit renames them and swaps the manifest.
+// Files land in a temp folder, flushed to disk; nothing is in the lake until the commit renames them and swaps the
+// manifest.
 
 import { availableParallelism } from 'node:os'
 import { mkdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api'
+import { fsyncFiles } from '../util/fs.js'
 import { DirectCopier, type ColumnSegment } from './direct.js'
 
 interface Lane {
@@ -62,10 +64,18 @@ export class PartitionSpool {
       () => undefined,
       () => undefined,
     )
-    this.writes.set(i, done)
+    // DuckDB's COPY does not fsync. Each file is flushed as soon as it is written, on an I/O thread while the lane
+    // goes on with the next, rather than all of them after the last (their wait came at the end of every commit)
+    this.writes.set(
+      i,
+      done.then(async (f) => {
+        await fsyncFiles([f])
+        return f
+      }),
+    )
   }
 
-  /** Waits for writes 0 to count - 1: their files in that order, or the first failure. */
+  /** Waits for writes 0 to count - 1: their files (on disk) in that order, or the first failure. */
   async finish(count: number): Promise<string[]> {
     const out: string[] = []
     const settled = await Promise.allSettled([...Array(count).keys()].map((i) => this.writes.get(i) ?? Promise.reject(new Error(`write ${i} was not started`))))

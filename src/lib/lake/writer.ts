@@ -573,10 +573,9 @@ export class LakeWriter {
           missing: p.missing,
         }
       }
-      // The renames must be on disk before the manifest names the files
+      // The renames must be on disk before the manifest names the files (the spool flushed the files' data)
       await fsyncDirs(held.parts.map((p) => join(dir, partitionDirName(gran, p.part))))
       const after: Manifest = { ...before, generation, updatedAt: new Date().toISOString(), partitions }
-      await syncNewFiles(dir, before, after)
       writeManifest(dir, after)
       this.collectGarbage(dir, after)
       await this.discard(ds)
