@@ -55,13 +55,15 @@ describe('KlineParser', () => {
     ['text in a number column', mutate(ROW, 4, 'abc'), /column 5 is not a number/],
     ['off-grid open time', mutate(ROW, 0, String(Number(ROW.split(',')[0]) + 1)), /not on the 1m grid/],
     ['close time past the bar', mutate(ROW, 6, String(Number(ROW.split(',')[0]) + 60_000)), /close time outside/],
+    ['off-grid µs open time (1 µs late)', mutate(mutate(ROW, 0, String(Number(ROW.split(',')[0]) * 1000 + 1)), 6, String(Number(ROW.split(',')[0]) * 1000 + 59_999_999)), /not on the 1m grid/],
+    ['µs close time one µs past the bar', mutate(mutate(ROW, 0, String(Number(ROW.split(',')[0]) * 1000)), 6, String(Number(ROW.split(',')[0]) * 1000 + 60_000_000)), /close time outside/],
     ['too few columns', ROW.split(',').slice(0, 7).join(','), /expected 12 columns, found 7/],
     ['taker buy above volume', mutate(ROW, 9, '1e9'), /taker buy volume exceeds/],
   ]
   for (const [name, bad, reason] of cases) {
     it(`rejects ${name} with its line number`, () => {
       const p = feed(new KlineParser('1m'), [outageLines[0], bad.replace(/^\d+/, outageLines[1].split(',')[0]), outageLines[2]].join('\n'))
-      if (name === 'off-grid open time' || name === 'close time past the bar') {
+      if (/open time|past the bar/.test(name)) {
         // These mutate the open time itself, so feed them alone
         const q = feed(new KlineParser('1m'), bad)
         expect(q.problems[0].reason).toMatch(reason)

@@ -98,10 +98,13 @@ export class KlineParser extends BaseParser implements ArchiveRowParser {
     if (volume < 0 || v[7] < 0 || v[8] < 0 || v[9] < 0 || v[10] < 0) return this.bad(line, 'negative volume or count', text)
     if (v[9] > volume * (1 + 1e-9) + 1e-12) return this.bad(line, 'taker buy volume exceeds volume', text)
     if (!Number.isInteger(v[8])) return this.bad(line, 'trade count is not an integer', text)
-    if (this.aligned && openUs % (this.step as number) !== 0) {
+    // A multiple of the step exactly when the floored quotient gives it back (all exact below 2^53); V8 computes
+    // a double `%` by calling fmod, which cost 5% of the parse (measured)
+    const step = this.step as number
+    if (this.aligned && Math.floor(openUs / step) * step !== openUs) {
       return this.bad(line, `open time is not on the ${this.interval} grid`, text)
     }
-    if (closeUs < openUs || closeUs >= nextOpen(this.interval, openUs)) {
+    if (closeUs < openUs || closeUs >= (this.step !== undefined ? openUs + this.step : nextOpen(this.interval, openUs))) {
       return this.bad(line, `close time outside the ${this.interval} bar`, text)
     }
     if (openUs === this.prevOpen) return this.bad(line, 'duplicate open time', text)
