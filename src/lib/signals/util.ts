@@ -1,4 +1,5 @@
 // Small building blocks shared by indicator implementations (batch and streaming)
+import { Slabs } from './simd.js'
 
 /**
  * Reusable memory for batch runs: `runBatch(def, input, params, { arena })` takes every output and every array the
@@ -13,12 +14,16 @@
  * them all through one arena, resetting it between runs, and touch each page once. The arena grows to what the
  * largest run takes: a definition may use more scratch when it has one (`inArena`; confluence then computes its
  * eleven components with their batch forms, 16 more row-length arrays, rather than their streams).
+ *
+ * Arrays of 4,096 rows and more live in slabs of WebAssembly memory, where the few kernels that have a WebAssembly
+ * SIMD form (simd.ts) write their outputs directly; the values are the same bit for bit either way.
  */
 export class BatchArena {
   private readonly free = new Map<number, Float64Array[]>()
   private readonly freeBytes = new Map<number, Uint8Array[]>()
   private readonly used: Float64Array[] = []
   private readonly usedBytes: Uint8Array[] = []
+  private readonly slabs = new Slabs()
   private held = 0
 
   /** An array of `n` values from the arena, its contents left from an earlier run (zero when newly allocated) */
@@ -47,14 +52,14 @@ export class BatchArena {
     this.usedBytes.length = 0
   }
 
-  /** Bytes held by the arena, in use or free */
+  /** Bytes of the arrays held by the arena, in use or free (its slabs reserve some more: see simd.ts) */
   get bytes(): number {
     return this.held
   }
 
   private grow(n: number): Float64Array {
     this.held += n * 8
-    return new Float64Array(n)
+    return this.slabs.take(n) ?? new Float64Array(n)
   }
 }
 

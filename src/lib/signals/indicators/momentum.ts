@@ -4,6 +4,7 @@
 // NaN from `output`); every stream is a class, whose numeric fields V8 updates in place where variables captured
 // by a closure would be boxed on each write. Both forms run the same arithmetic in the same order
 import { param, type Columns, type IndicatorDef, type Stream } from '../types.js'
+import { CHUNK, MAX_LAG, ROW_STEP, slabKernels, type SlabKernels } from '../simd.js'
 import { argMax, argMin, ifFinite, inChunks, nans, output, pow2, RollingMax, RollingMin, SeededEma, type ChunkedKernel } from '../util.js'
 
 /** TA-Lib's TA_IS_ZERO; TA_EPSILON is 1e-14 in the TA-Lib sources this catalog follows */
@@ -993,9 +994,14 @@ function rocpRows(x: Float64Array, per: number, out: Float64Array): number {
   return check
 }
 
-/** out[i] = x[i] - x[i-per] for i >= per */
+/**
+ * out[i] = x[i] - x[i-per] for i >= per; the sum of d * 0 over the differences and the first `per` values, NaN
+ * when any is not finite. In an arena's slab the WebAssembly kernel writes it (simd.ts), else the JS loop
+ */
 function momRows(x: Float64Array, per: number, out: Float64Array): number {
   const n = x.length
+  const simd = per <= MAX_LAG ? slabKernels(out) : undefined
+  if (simd !== undefined) return momSlab(simd, x, per, out)
   let check = lagCheck(x, per)
   let i = per
   let j = 0
@@ -1014,6 +1020,26 @@ function momRows(x: Float64Array, per: number, out: Float64Array): number {
     out[i + 1] = d1
     out[i + 2] = d2
     out[i + 3] = d3
+  }
+  return check
+}
+
+/** momRows through a slab's kernel: the input a chunk at a time into the slab's scratch, the output in place */
+function momSlab(k: SlabKernels, x: Float64Array, per: number, out: Float64Array): number {
+  const n = x.length
+  let check = lagCheck(x, per)
+  for (let a = per; a < n; a += CHUNK) {
+    const b = Math.min(n, a + CHUNK)
+    const m = (b - a) & -ROW_STEP
+    if (m > 0) {
+      k.scratch.set(x.subarray(a - per, a + m))
+      check += k.lagDiff(per * 8, m * 8, out.byteOffset + a * 8)
+    }
+    for (let i = a + m; i < b; i++) {
+      const d = x[i] - x[i - per]
+      check += d * 0
+      out[i] = d
+    }
   }
   return check
 }

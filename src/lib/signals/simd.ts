@@ -1,0 +1,226 @@
+// WebAssembly SIMD kernels over a BatchArena's memory, for batch loops that V8's optimising compiler cannot make
+// as tight as C.
+//
+// Why: for `out[i] = x[i] - x[i - n]` (TA_MOM), TA-Lib's C loop is seven scalar instructions per row. V8 (Node 20)
+// keeps a bounds check on every typed-array access, an overflow check on every index sum, and reloads each array's
+// map and pointers on every iteration: about four times the instructions, 2.3-2.6x TA-Lib's time over 1,000,000
+// rows whatever the shape of the JS loop (BENCHMARKS.md lists the variants measured). A WebAssembly loop has none
+// of those checks (the engine guards the memory with unmapped pages) and handles two rows per instruction with
+// SIMD, but it can only write to its own memory: copying the result out again would cost what it saves. So a
+// BatchArena places its large arrays in slabs of WebAssembly memory, each with an instance of the kernels below,
+// and a kernel whose output lies in a slab writes there directly. The input is copied, a chunk at a time, into a
+// scratch region at the start of the slab, where it stays in the CPU's cache for the kernel to read.
+//
+// Outputs anywhere else (the heap, when a batch runs without an arena) keep the JS loops, which compute the same
+// values bit for bit: a subtraction is one IEEE operation in either.
+
+/** Rows per chunk the kernels see; a multiple of ROW_STEP */
+export const CHUNK = 8192
+/** Rows per step of a kernel's loop (four 2-lane vectors): callers hand it a multiple of this and do the rest */
+export const ROW_STEP = 8
+/** The largest lag the scratch region holds with a full chunk */
+export const MAX_LAG = 8192
+/** Bytes at the start of every slab for the input chunk: (CHUNK + MAX_LAG) rows */
+const SCRATCH_BYTES = (CHUNK + MAX_LAG) * 8
+/** Bytes of a slab shared by many arrays; a larger array gets a slab of its own */
+const SLAB_BYTES = 64 << 20
+/** Arrays below this many rows stay on the heap: a kernel call's setup would cost more than it saves */
+export const MIN_SLAB_ROWS = 4096
+/** The largest slab: addresses are passed to the kernels as i32, kept non-negative */
+const MAX_SLAB_BYTES = 2 ** 31 - 65536
+const PAGE = 65536
+
+/** The kernels of one slab and the scratch rows they read their input from */
+export interface SlabKernels {
+  /**
+   * For p in [0, bytes) step 16: f64 pair at dst + p = pair at lag + p minus pair at p (scratch byte offsets);
+   * returns the sum of d - d over every difference d, 0 when all are finite and NaN otherwise. `bytes` is a
+   * multiple of ROW_STEP * 8
+   */
+  lagDiff(lagBytes: number, bytes: number, dst: number): number
+  /** The scratch region, SCRATCH_BYTES long at the start of the slab */
+  scratch: Float64Array
+}
+
+// The module, in WebAssembly's binary format. One function, imported memory:
+//
+//   (func $lagDiff (param $lag i32) (param $n i32) (param $dst i32) (result f64)
+//     (local $p i32) (local $acc0 v128) (local $acc1 v128) (local $acc2 v128) (local $acc3 v128) (local $d v128)
+//     (block (loop
+//       (br_if 1 (i32.ge_u (local.get $p) (local.get $n)))
+//       ;; four times, k = 0..3, offset o = 16k:
+//       (v128.store offset=o (i32.add (local.get $dst) (local.get $p))
+//         (local.tee $d (f64x2.sub (v128.load offset=o (i32.add (local.get $p) (local.get $lag)))
+//                                  (v128.load offset=o (local.get $p)))))
+//       (local.set $acc{k} (f64x2.add (local.get $acc{k}) (f64x2.sub (local.get $d) (local.get $d))))
+//       (local.set $p (i32.add (local.get $p) (i32.const 64)))
+//       (br 0)))
+//     (local.set $d (f64x2.add (f64x2.add $acc0 $acc1) (f64x2.add $acc2 $acc3)))
+//     (f64.add (f64x2.extract_lane 0 (local.get $d)) (f64x2.extract_lane 1 (local.get $d))))
+const OP = {
+  block: 0x02,
+  loop: 0x03,
+  br: 0x0c,
+  brIf: 0x0d,
+  end: 0x0b,
+  localGet: 0x20,
+  localSet: 0x21,
+  localTee: 0x22,
+  i32Const: 0x41,
+  i32GeU: 0x4f,
+  i32Add: 0x6a,
+  f64Add: 0xa0,
+  void: 0x40,
+  i32: 0x7f,
+  f64: 0x7c,
+  v128: 0x7b,
+  simd: 0xfd,
+}
+/** SIMD opcodes (after the 0xfd prefix), LEB128-encoded */
+const SIMD = { load: [0x00], store: [0x0b], f64x2ExtractLane: [0x21], f64x2Add: [0xf0, 0x01], f64x2Sub: [0xf1, 0x01] }
+
+function uleb(n: number): number[] {
+  const out: number[] = []
+  do {
+    let b = n & 0x7f
+    n >>>= 7
+    if (n !== 0) b |= 0x80
+    out.push(b)
+  } while (n !== 0)
+  return out
+}
+
+/** Signed LEB128, for i32.const */
+function sleb(n: number): number[] {
+  const out: number[] = []
+  for (;;) {
+    const b = n & 0x7f
+    n >>= 7
+    if ((n === 0 && (b & 0x40) === 0) || (n === -1 && (b & 0x40) !== 0)) return [...out, b]
+    out.push(b | 0x80)
+  }
+}
+
+function section(id: number, bytes: number[]): number[] {
+  return [id, ...uleb(bytes.length), ...bytes]
+}
+
+function name(s: string): number[] {
+  return [...uleb(s.length), ...Array.from(s, (c) => c.charCodeAt(0))]
+}
+
+function lagDiffBody(): number[] {
+  // Locals: the three parameters, the byte position, one accumulator per vector of a step (four independent
+  // chains: one chain would wait out an addition's latency every vector), and the difference
+  const [lag, n, dst, p, d] = [0, 1, 2, 3, 8]
+  const acc = [4, 5, 6, 7]
+  const get = (i: number) => [OP.localGet, i]
+  const simd = (op: number[]) => [OP.simd, ...op]
+  // memarg: alignment hint 2^3 (f64 pairs are 8-byte aligned), then the offset
+  const mem = (offset: number) => [3, ...uleb(offset)]
+  const vector = (k: number) => [
+    ...get(dst), ...get(p), OP.i32Add,
+    ...get(p), ...get(lag), OP.i32Add, ...simd(SIMD.load), ...mem(16 * k),
+    ...get(p), ...simd(SIMD.load), ...mem(16 * k),
+    ...simd(SIMD.f64x2Sub), OP.localTee, d,
+    ...simd(SIMD.store), ...mem(16 * k),
+    ...get(acc[k]), ...get(d), ...get(d), ...simd(SIMD.f64x2Sub), ...simd(SIMD.f64x2Add), OP.localSet, acc[k],
+  ]
+  return [
+    ...[2, 1, OP.i32, 5, OP.v128], // locals: one i32, five v128
+    OP.block, OP.void, OP.loop, OP.void,
+    ...get(p), ...get(n), OP.i32GeU, OP.brIf, 1,
+    ...[0, 1, 2, 3].flatMap(vector),
+    ...get(p), OP.i32Const, ...sleb(ROW_STEP * 8), OP.i32Add, OP.localSet, p,
+    OP.br, 0, OP.end, OP.end,
+    ...get(acc[0]), ...get(acc[1]), ...simd(SIMD.f64x2Add), ...get(acc[2]), ...get(acc[3]), ...simd(SIMD.f64x2Add),
+    ...simd(SIMD.f64x2Add), OP.localTee, d,
+    ...simd(SIMD.f64x2ExtractLane), 0, ...get(d), ...simd(SIMD.f64x2ExtractLane), 1, OP.f64Add,
+    OP.end,
+  ]
+}
+
+function moduleBytes(): Uint8Array<ArrayBuffer> {
+  const body = lagDiffBody()
+  return Uint8Array.from([
+    ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00], // "\0asm", version 1
+    ...section(1, [1, 0x60, 3, OP.i32, OP.i32, OP.i32, 1, OP.f64]), // one type: (i32 i32 i32) -> f64
+    ...section(2, [1, ...name('m'), ...name('mem'), 0x02, 0x00, 1]), // import m.mem: a memory of at least 1 page
+    ...section(3, [1, 0]), // one function, of type 0
+    ...section(7, [1, ...name('lagDiff'), 0x00, 0]), // export it
+    ...section(10, [1, ...uleb(body.length), ...body]),
+  ])
+}
+
+let compiled: WebAssembly.Module | null | undefined
+
+/** The compiled module, or null where this engine has no WebAssembly SIMD (then arenas stay on the heap) */
+function kernelModule(): WebAssembly.Module | null {
+  if (compiled === undefined) {
+    try {
+      compiled = new WebAssembly.Module(moduleBytes())
+    } catch {
+      compiled = null
+    }
+  }
+  return compiled
+}
+
+const kernelsOf = new WeakMap<ArrayBufferLike, SlabKernels>()
+
+/** The kernels of the slab `a` lies in, if it lies in one */
+export function slabKernels(a: Float64Array): SlabKernels | undefined {
+  return kernelsOf.get(a.buffer)
+}
+
+/**
+ * Memory for a BatchArena's large arrays: slabs of WebAssembly memory that never grow (growing would detach every
+ * view handed out), each carved from the front, 64-byte aligned, after its scratch region. Arrays are never given
+ * back to a slab: the arena pools them by length and hands them out again after a reset
+ */
+export class Slabs {
+  private buffer: ArrayBuffer | undefined
+  private next = 0
+  /** Set when the engine refused a slab (no SIMD, or no address space left): the heap serves from then on */
+  private refused = false
+
+  /** A zero-filled array of `n` rows in a slab, or undefined where it should come from the heap */
+  take(n: number): Float64Array | undefined {
+    if (n < MIN_SLAB_ROWS || this.refused) return undefined
+    const bytes = n * 8
+    if (this.buffer === undefined || this.next + bytes > this.buffer.byteLength) {
+      const buffer = this.open(Math.max(SLAB_BYTES, SCRATCH_BYTES + bytes))
+      if (buffer === undefined) return undefined
+      // A slab sized for this one array leaves the shared one, if there is one, to fill on
+      if (SCRATCH_BYTES + bytes > SLAB_BYTES && this.buffer !== undefined) return new Float64Array(buffer, SCRATCH_BYTES, n)
+      this.buffer = buffer
+      this.next = SCRATCH_BYTES
+    }
+    const a = new Float64Array(this.buffer, this.next, n)
+    this.next += Math.ceil(bytes / 64) * 64
+    return a
+  }
+
+  private open(bytes: number): ArrayBuffer | undefined {
+    const module = bytes <= MAX_SLAB_BYTES ? kernelModule() : null
+    if (module === null) {
+      if (bytes <= MAX_SLAB_BYTES) this.refused = true
+      return undefined
+    }
+    try {
+      const pages = Math.ceil(bytes / PAGE)
+      const memory = new WebAssembly.Memory({ initial: pages, maximum: pages })
+      const { exports } = new WebAssembly.Instance(module, { m: { mem: memory } })
+      const buffer = memory.buffer
+      kernelsOf.set(buffer, {
+        lagDiff: exports.lagDiff as SlabKernels['lagDiff'],
+        scratch: new Float64Array(buffer, 0, SCRATCH_BYTES / 8),
+      })
+      return buffer
+    } catch {
+      // The engine could not reserve the memory (each one reserves address space for its guard pages)
+      this.refused = true
+      return undefined
+    }
+  }
+}

@@ -1,0 +1,141 @@
+// The WebAssembly SIMD kernels and the arena slabs they write into (src/lib/signals/simd.ts): the kernel path gives
+// the JS loop's values bit for bit, on every length around its step and chunk boundaries, every lag, and inputs
+// with non-finite values; slabs hand out disjoint, zero-filled, aligned arrays
+import { describe, expect, it } from 'vitest'
+import { BatchArena, runBatch } from '../../src/lib/signals/engine.js'
+import { INDICATORS } from '../../src/lib/signals/registry.js'
+import { CHUNK, MIN_SLAB_ROWS, ROW_STEP, Slabs, slabKernels } from '../../src/lib/signals/simd.js'
+import type { IndicatorDef } from '../../src/lib/signals/types.js'
+import { output, withArena } from '../../src/lib/signals/util.js'
+import { realBars } from './data.js'
+
+const mom = INDICATORS.find((d) => d.id === 'mom') as IndicatorDef
+
+/** Index of the first value that differs bit for bit (NaN payloads included), or -1; 0 on a length mismatch */
+function firstDiff(a: Float64Array, b: Float64Array): number {
+  if (a.length !== b.length) return 0
+  const x = new Uint32Array(a.buffer, a.byteOffset, a.length * 2)
+  const y = new Uint32Array(b.buffer, b.byteOffset, b.length * 2)
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return i >> 1
+  return -1
+}
+
+/** A deterministic price path with every kind of fraction, so that a lane or offset mix-up changes values */
+function prices(n: number, seed = 1): Float64Array {
+  let s = seed
+  let p = 40_000
+  return Float64Array.from({ length: n }, () => {
+    s = (s * 1_103_515_245 + 12_345) % 2 ** 31
+    p += (s / 2 ** 31 - 0.5) * 37.3
+    return p
+  })
+}
+
+describe('slab kernels', () => {
+  it('mom in an arena slab equals the JS loop bit for bit, around every step and chunk boundary', () => {
+    const arena = new BatchArena()
+    const base = prices(CHUNK * 2 + 3 * ROW_STEP + 1000)
+    for (const per of [1, 2, 7, 8, 9, 10, 100, 1000]) {
+      const lengths = [MIN_SLAB_ROWS, MIN_SLAB_ROWS + 1, per + CHUNK, per + CHUNK - 1, per + CHUNK + 1]
+      for (let tail = 0; tail <= 2 * ROW_STEP + 1; tail++) lengths.push(per + CHUNK * 2 + tail)
+      for (const n of lengths) {
+        const close = base.subarray(0, n)
+        arena.reset()
+        // The stale outputs of a run on other values must all be overwritten
+        runBatch(mom, { close: prices(n, 7) }, { timePeriod: per }, { arena })[0].fill(-1)
+        arena.reset()
+        const [got] = runBatch(mom, { close }, { timePeriod: per }, { arena })
+        expect(slabKernels(got), `n ${n}: the output should lie in a slab`).toBeDefined()
+        const [want] = runBatch(mom, { close }, { timePeriod: per })
+        expect(slabKernels(want)).toBeUndefined()
+        const at = firstDiff(got, want)
+        expect(at, `per ${per}, n ${n}: row ${at}, slab ${got[at]}, heap ${want[at]}`).toBe(-1)
+      }
+    }
+  })
+
+  it('sees a non-finite input in any lane and position, and gives the same outputs as the heap path', () => {
+    const arena = new BatchArena()
+    const n = CHUNK + 100
+    // A bad input spoils two differences, its own row's and the row `per` later; with a lag of a whole step both
+    // fall in the same lane of the same vector, so every one of the kernel's accumulators is checked on its own
+    for (const per of [ROW_STEP, 10]) {
+      for (const bad of [NaN, Infinity, -Infinity]) {
+        // Positions in the lag head, in each lane of each vector of a step, in the kernel's body, in the JS tail
+        const lanes = Array.from({ length: ROW_STEP }, (_, k) => per + k)
+        for (const at of [0, per - 1, ...lanes, 4000, CHUNK + per - 1, CHUNK + per, n - 1]) {
+          const close = prices(n)
+          close[at] = bad
+          const direct = mom.batchIfFinite?.({ close }, { timePeriod: per })
+          const viaSlab = withArena(arena, () => mom.batchIfFinite?.({ close }, { timePeriod: per }))
+          arena.reset()
+          expect(direct, `${bad} at ${at}, lag ${per}, heap`).toBeUndefined()
+          expect(viaSlab, `${bad} at ${at}, lag ${per}, slab`).toBeUndefined()
+          const [got] = runBatch(mom, { close }, { timePeriod: per }, { arena })
+          const [want] = runBatch(mom, { close }, { timePeriod: per })
+          arena.reset()
+          expect(firstDiff(got, want), `${bad} at ${at}, lag ${per}`).toBe(-1)
+        }
+      }
+    }
+    // Finite extremes whose difference overflows to infinity: the in-loop check fails on both paths, and the
+    // engine's full scan then finds every input finite, so the row keeps its infinite value
+    const close = prices(n)
+    close[5000] = Number.MAX_VALUE
+    close[5010] = -Number.MAX_VALUE
+    const [got] = runBatch(mom, { close }, { timePeriod: 10 }, { arena })
+    const [want] = runBatch(mom, { close }, { timePeriod: 10 })
+    expect(got[5010]).toBe(-Infinity)
+    expect(firstDiff(got, want)).toBe(-1)
+  })
+
+  it('gives TA_MOM values on the real 2024 bars through an arena', async () => {
+    const { close } = await realBars()
+    const arena = new BatchArena()
+    const [got] = runBatch(mom, { close }, { timePeriod: 10 }, { arena })
+    expect(slabKernels(got)).toBeDefined()
+    for (let i = 0; i < close.length; i++) {
+      const want = i < 10 ? NaN : close[i] - close[i - 10]
+      if (!Object.is(got[i], want)) expect(got[i], `row ${i}`).toBe(want)
+    }
+  })
+})
+
+describe('Slabs', () => {
+  it('hands out disjoint, 64-byte aligned, zero-filled arrays; small ones stay on the heap', () => {
+    const slabs = new Slabs()
+    expect(slabs.take(MIN_SLAB_ROWS - 1)).toBeUndefined()
+    const sizes = [MIN_SLAB_ROWS, 5001, 1_000_000, 4_000_000, 7, 3_000_000, MIN_SLAB_ROWS]
+    const got = sizes.map((n) => slabs.take(n))
+    const arrays = got.filter((a): a is Float64Array => a !== undefined)
+    expect(arrays.map((a) => a.length)).toEqual(sizes.filter((n) => n >= MIN_SLAB_ROWS))
+    for (const a of arrays) {
+      expect(a.byteOffset % 64).toBe(0)
+      expect(slabKernels(a)?.scratch.byteLength).toBeLessThanOrEqual(a.byteOffset)
+      expect(a.every((v) => v === 0)).toBe(true)
+      a.fill(a.length)
+    }
+    // Writing each array whole left every other one as it was
+    for (const a of arrays) expect(a.every((v) => v === a.length)).toBe(true)
+  })
+
+  it('gives an array larger than a shared slab one of its own, and goes on filling the shared one', () => {
+    const slabs = new Slabs()
+    const small = slabs.take(MIN_SLAB_ROWS) as Float64Array
+    const big = slabs.take(10_000_000) as Float64Array
+    const next = slabs.take(MIN_SLAB_ROWS) as Float64Array
+    expect(big.buffer).not.toBe(small.buffer)
+    expect(next.buffer).toBe(small.buffer)
+    expect(next.byteOffset).toBe(small.byteOffset + MIN_SLAB_ROWS * 8)
+  })
+
+  it('serves arena outputs from slabs, so that batch runs keep the arena contract', () => {
+    const arena = new BatchArena()
+    const a = withArena(arena, () => output(MIN_SLAB_ROWS, 3))
+    const b = withArena(arena, () => output(MIN_SLAB_ROWS - 1, 3))
+    expect(slabKernels(a)).toBeDefined()
+    expect(slabKernels(b)).toBeUndefined()
+    expect(arena.bytes).toBe((2 * MIN_SLAB_ROWS - 1) * 8)
+    expect(Array.from(a.subarray(0, 4))).toEqual([NaN, NaN, NaN, 0])
+  })
+})
