@@ -129,6 +129,25 @@ describe('Slabs', () => {
     expect(next.byteOffset).toBe(small.byteOffset + MIN_SLAB_ROWS * 8)
   })
 
+  it('falls back to the heap for good when the engine refuses a memory', () => {
+    const Memory = WebAssembly.Memory
+    const slabs = new Slabs()
+    try {
+      WebAssembly.Memory = class {
+        constructor() {
+          throw new RangeError('WebAssembly.Memory(): could not allocate memory')
+        }
+      } as unknown as typeof WebAssembly.Memory
+      expect(slabs.take(MIN_SLAB_ROWS)).toBeUndefined()
+    } finally {
+      WebAssembly.Memory = Memory
+    }
+    // Refused once, the slabs stay out of the way even where a memory would now be given
+    expect(slabs.take(MIN_SLAB_ROWS)).toBeUndefined()
+    const arena = new BatchArena()
+    expect(slabKernels(withArena(arena, () => output(MIN_SLAB_ROWS, 0)))).toBeDefined()
+  })
+
   it('serves arena outputs from slabs, so that batch runs keep the arena contract', () => {
     const arena = new BatchArena()
     const a = withArena(arena, () => output(MIN_SLAB_ROWS, 3))
