@@ -7,16 +7,7 @@ import { BatchArena, runBatch } from '../../src/lib/signals/engine.js'
 import { INDICATORS } from '../../src/lib/signals/registry.js'
 import type { Columns, IndicatorDef } from '../../src/lib/signals/types.js'
 import { nans, output, scratch, withArena } from '../../src/lib/signals/util.js'
-import { realBars, realTrades, SOURCE_DATA } from './data.js'
-
-/** Index of the first value that is not bit-identical (NaN payloads included), or -1; 0 on a length mismatch */
-function firstDiff(a: Float64Array, b: Float64Array): number {
-  if (a.length !== b.length) return 0
-  const x = new Uint32Array(a.buffer, a.byteOffset, a.length * 2)
-  const y = new Uint32Array(b.buffer, b.byteOffset, b.length * 2)
-  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return i >> 1
-  return -1
-}
+import { firstDiff, realBars, realTrades, SOURCE_DATA } from './data.js'
 
 function pick(def: IndicatorDef, input: Columns, rows?: number): Record<string, Float64Array> {
   return Object.fromEntries(def.inputs.map((k) => [k, rows === undefined ? input[k] : input[k].slice(0, rows)]))

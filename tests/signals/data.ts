@@ -47,3 +47,12 @@ export const SOURCE_DATA: Partial<Record<Source, () => Promise<Columns>>> = {
   trades: realTrades,
   ...MICRO_SOURCES,
 }
+
+/** Index of the first value that is not bit-identical (NaN payloads included), or -1; 0 on a length mismatch */
+export function firstDiff(a: Float64Array, b: Float64Array): number {
+  if (a.length !== b.length) return 0
+  const x = new Uint32Array(a.buffer, a.byteOffset, a.length * 2)
+  const y = new Uint32Array(b.buffer, b.byteOffset, b.length * 2)
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return i >> 1
+  return -1
+}

@@ -7,18 +7,9 @@ import { INDICATORS } from '../../src/lib/signals/registry.js'
 import { CHUNK, MIN_SLAB_ROWS, ROW_STEP, Slabs, slabKernels } from '../../src/lib/signals/simd.js'
 import type { IndicatorDef } from '../../src/lib/signals/types.js'
 import { output, withArena } from '../../src/lib/signals/util.js'
-import { realBars } from './data.js'
+import { firstDiff, realBars } from './data.js'
 
 const mom = INDICATORS.find((d) => d.id === 'mom') as IndicatorDef
-
-/** Index of the first value that differs bit for bit (NaN payloads included), or -1; 0 on a length mismatch */
-function firstDiff(a: Float64Array, b: Float64Array): number {
-  if (a.length !== b.length) return 0
-  const x = new Uint32Array(a.buffer, a.byteOffset, a.length * 2)
-  const y = new Uint32Array(b.buffer, b.byteOffset, b.length * 2)
-  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return i >> 1
-  return -1
-}
 
 /** A deterministic price path with every kind of fraction, so that a lane or offset mix-up changes values */
 function prices(n: number, seed = 1): Float64Array {
