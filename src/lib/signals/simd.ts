@@ -3,7 +3,7 @@
 //
 // Why: for `out[i] = x[i] - x[i - n]` (TA_MOM), TA-Lib's C loop is seven scalar instructions per row. V8 (Node 20)
 // keeps a bounds check on every typed-array access, an overflow check on every index sum, and reloads each array's
-// map and pointers on every iteration: about four times the instructions, 2.3-2.6x TA-Lib's time over 1,000,000
+// map and pointers on every iteration: nearly three times the instructions, 2.3-2.6x TA-Lib's time over 1,000,000
 // rows whatever the shape of the JS loop (BENCHMARKS.md lists the variants measured). A WebAssembly loop has none
 // of those checks (the engine guards the memory with unmapped pages) and handles two rows per instruction with
 // SIMD, but it can only write to its own memory: copying the result out again would cost what it saves. So a
@@ -16,8 +16,10 @@
 
 /** Rows per chunk the kernels see; a multiple of ROW_STEP */
 export const CHUNK = 8192
-/** Rows per step of a kernel's loop (four 2-lane vectors): callers hand it a multiple of this and do the rest */
-export const ROW_STEP = 8
+/** 2-lane vectors per step of a kernel's loop, each with its own accumulator */
+const VECTORS = 4
+/** Rows per step of a kernel's loop: callers hand it a multiple of this and do the rest */
+export const ROW_STEP = 2 * VECTORS
 /** The largest lag the scratch region holds with a full chunk */
 export const MAX_LAG = 8192
 /** Bytes at the start of every slab for the input chunk: (CHUNK + MAX_LAG) rows */
@@ -48,14 +50,14 @@ export interface SlabKernels {
 //     (local $p i32) (local $acc0 v128) (local $acc1 v128) (local $acc2 v128) (local $acc3 v128) (local $d v128)
 //     (block (loop
 //       (br_if 1 (i32.ge_u (local.get $p) (local.get $n)))
-//       ;; four times, k = 0..3, offset o = 16k:
+//       ;; for each vector k = 0..3 of a step, offset o = 16k:
 //       (v128.store offset=o (i32.add (local.get $dst) (local.get $p))
 //         (local.tee $d (f64x2.sub (v128.load offset=o (i32.add (local.get $p) (local.get $lag)))
 //                                  (v128.load offset=o (local.get $p)))))
 //       (local.set $acc{k} (f64x2.add (local.get $acc{k}) (f64x2.sub (local.get $d) (local.get $d))))
 //       (local.set $p (i32.add (local.get $p) (i32.const 64)))
 //       (br 0)))
-//     (local.set $d (f64x2.add (f64x2.add $acc0 $acc1) (f64x2.add $acc2 $acc3)))
+//     (local.set $d (f64x2.add (f64x2.add (f64x2.add $acc0 $acc1) $acc2) $acc3))
 //     (f64.add (f64x2.extract_lane 0 (local.get $d)) (f64x2.extract_lane 1 (local.get $d))))
 const OP = {
   block: 0x02,
@@ -110,10 +112,12 @@ function name(s: string): number[] {
 }
 
 function lagDiffBody(): number[] {
-  // Locals: the three parameters, the byte position, one accumulator per vector of a step (four independent
-  // chains: one chain would wait out an addition's latency every vector), and the difference
-  const [lag, n, dst, p, d] = [0, 1, 2, 3, 8]
-  const acc = [4, 5, 6, 7]
+  // Locals: the three parameters, the byte position, one accumulator per vector of a step (independent chains: one
+  // chain would wait out an addition's latency every vector), and the difference
+  const [lag, n, dst, p] = [0, 1, 2, 3]
+  const vectors = Array.from({ length: VECTORS }, (_, k) => k)
+  const acc = vectors.map((k) => 4 + k)
+  const d = 4 + VECTORS
   const get = (i: number) => [OP.localGet, i]
   const simd = (op: number[]) => [OP.simd, ...op]
   // memarg: alignment hint 2^3 (f64 pairs are 8-byte aligned), then the offset
@@ -127,14 +131,15 @@ function lagDiffBody(): number[] {
     ...get(acc[k]), ...get(d), ...get(d), ...simd(SIMD.f64x2Sub), ...simd(SIMD.f64x2Add), OP.localSet, acc[k],
   ]
   return [
-    ...[2, 1, OP.i32, 5, OP.v128], // locals: one i32, five v128
+    ...[2, 1, OP.i32, VECTORS + 1, OP.v128], // locals: one i32, then the accumulators and d (v128)
     OP.block, OP.void, OP.loop, OP.void,
     ...get(p), ...get(n), OP.i32GeU, OP.brIf, 1,
-    ...[0, 1, 2, 3].flatMap(vector),
+    ...vectors.flatMap(vector),
     ...get(p), OP.i32Const, ...sleb(ROW_STEP * 8), OP.i32Add, OP.localSet, p,
     OP.br, 0, OP.end, OP.end,
-    ...get(acc[0]), ...get(acc[1]), ...simd(SIMD.f64x2Add), ...get(acc[2]), ...get(acc[3]), ...simd(SIMD.f64x2Add),
-    ...simd(SIMD.f64x2Add), OP.localTee, d,
+    ...get(acc[0]),
+    ...acc.slice(1).flatMap((a) => [...get(a), ...simd(SIMD.f64x2Add)]),
+    OP.localTee, d,
     ...simd(SIMD.f64x2ExtractLane), 0, ...get(d), ...simd(SIMD.f64x2ExtractLane), 1, OP.f64Add,
     OP.end,
   ]
