@@ -430,6 +430,54 @@ describe('adx family', () => {
     }
   })
 
+  it('+DI and -DI are TA_PLUS_DI and TA_MINUS_DI bit for bit, on bars whose up and down moves often tie', async () => {
+    // TA-Lib's loops spelled out: Wilder sums over rows 1..per-1, then x - x/per + the move that wins (a tie, equal
+    // up and down moves, adds to neither), and 100*DM/TR, 0 when TR is zero
+    const reference = (b: Columns, per: number, plus: boolean): Float64Array => {
+      const { high, low, close } = b
+      const out = new Float64Array(close.length).fill(NaN)
+      let [prevHigh, prevLow, prevClose, dm, tr] = [high[0], low[0], close[0], 0, 0]
+      for (let i = 1; i < close.length; i++) {
+        const diffP = high[i] - prevHigh
+        const diffM = prevLow - low[i]
+        prevHigh = high[i]
+        prevLow = low[i]
+        let t = high[i] - low[i]
+        if (Math.abs(high[i] - prevClose) > t) t = Math.abs(high[i] - prevClose)
+        if (Math.abs(low[i] - prevClose) > t) t = Math.abs(low[i] - prevClose)
+        prevClose = close[i]
+        const move = plus ? (diffP > 0 && diffP > diffM ? diffP : 0) : diffM > 0 && diffP < diffM ? diffM : 0
+        if (i < per) {
+          dm += move
+          tr += t
+          continue
+        }
+        dm = dm - dm / per + move
+        tr = tr - tr / per + t
+        out[i] = -1e-8 < tr && tr < 1e-8 ? 0 : 100 * (dm / tr)
+      }
+      return out
+    }
+    // Highs and lows on a coarse grid: many rows move up and down by the same amount
+    let seed = 7
+    const step = () => ((seed = (seed * 1103515245 + 12345) >>> 0) % 3) - 1
+    const mid = new Float64Array(4000)
+    for (let i = 0, m = 100; i < 4000; i++) mid[i] = m += step()
+    const grid = { high: mid.map((m) => m + 1 + Math.abs(step())), low: mid.map((m) => m - 1 - Math.abs(step())), close: mid }
+    let ties = 0
+    for (let i = 1; i < 4000; i++) {
+      const up = grid.high[i] - grid.high[i - 1]
+      if (up > 0 && up === grid.low[i - 1] - grid.low[i]) ties++
+    }
+    expect(ties).toBeGreaterThan(50)
+    for (const b of [grid, await realBars(3000)]) {
+      for (const per of [2, 14]) {
+        expect(Array.from(runBatch(plusDi, b, { timePeriod: per })[0])).toEqual(Array.from(reference(b, per, true)))
+        expect(Array.from(runBatch(minusDi, b, { timePeriod: per })[0])).toEqual(Array.from(reference(b, per, false)))
+      }
+    }
+  })
+
   it('holds at zero on flat bars (TA-Lib zero-range conventions)', () => {
     const bars = { high: constant(60, 5), low: constant(60, 5), close: constant(60, 5) }
     expect(tail(runBatch(plusDi, bars)[0], 14).every((v) => v === 0)).toBe(true)
