@@ -2,11 +2,11 @@
 // the JS loop's values bit for bit, on every length around its step and chunk boundaries, every lag, and inputs
 // with non-finite values; slabs hand out disjoint, zero-filled, aligned arrays
 import { describe, expect, it } from 'vitest'
-import { BatchArena, runBatch } from '../../src/lib/signals/engine.js'
+import { BatchArena, resolveParams, runBatch } from '../../src/lib/signals/engine.js'
 import { INDICATORS } from '../../src/lib/signals/registry.js'
 import { CHUNK, MIN_SLAB_ROWS, ROW_STEP, Slabs, slabKernels } from '../../src/lib/signals/simd.js'
-import type { IndicatorDef } from '../../src/lib/signals/types.js'
-import { output, withArena } from '../../src/lib/signals/util.js'
+import type { Columns, IndicatorDef } from '../../src/lib/signals/types.js'
+import { CHUNK as CHUNK_ROWS, output, withArena } from '../../src/lib/signals/util.js'
 import { firstDiff, realBars } from './data.js'
 
 const mom = INDICATORS.find((d) => d.id === 'mom') as IndicatorDef
@@ -88,6 +88,88 @@ describe('slab kernels', () => {
     for (let i = 0; i < close.length; i++) {
       const want = i < 10 ? NaN : close[i] - close[i - 10]
       if (!Object.is(got[i], want)) expect(got[i], `row ${i}`).toBe(want)
+    }
+  })
+})
+
+describe('window extremes kernel (stoch, stochf, willr)', () => {
+  const defs = ['stoch', 'stochf', 'willr'].map((id) => INDICATORS.find((d) => d.id === id) as IndicatorDef)
+  const periodOf = (def: IndicatorDef) => (def.id === 'willr' ? 'timePeriod' : 'fastKPeriod')
+
+  /** def.batch (no engine checks, so non-finite inputs reach the kernel) into an arena's slabs and onto the heap */
+  function bothWays(def: IndicatorDef, input: Columns, per: number): [Float64Array[], Float64Array[]] {
+    const p = resolveParams(def, { [periodOf(def)]: per })
+    const arena = new BatchArena()
+    const viaSlab = withArena(arena, () => def.batch(input, p))
+    expect(slabKernels(viaSlab[0]), `${def.id}: the output should lie in a slab`).toBeDefined()
+    return [viaSlab, def.batch(input, p)]
+  }
+
+  /** Bars on a coarse grid, so that many windows hold their extreme twice and the scans' ties matter */
+  function gridBars(n: number): Columns {
+    const mid = prices(n, 3).map((v) => Math.round(v / 10))
+    return { high: mid.map((v, i) => v + (i % 3)), low: mid.map((v, i) => v - (i % 4)), close: mid }
+  }
+
+  it('gives the scans\' values bit for bit for every period shape, around every chunk boundary', () => {
+    const bars = gridBars(CHUNK_ROWS * 3 + 8)
+    for (const def of defs) {
+      for (const per of [1, 2, 3, 4, 5, 7, 8, 9, 14, 100, 500]) {
+        if (per < (def.id === 'willr' ? 2 : 1)) continue
+        for (const n of [MIN_SLAB_ROWS, CHUNK_ROWS + 1, CHUNK_ROWS + per - 1, 2 * CHUNK_ROWS + 3, 3 * CHUNK_ROWS + 8]) {
+          const input = { high: bars.high.subarray(0, n), low: bars.low.subarray(0, n), close: bars.close.subarray(0, n) }
+          const [got, want] = bothWays(def, input, per)
+          got.forEach((g, k) => {
+            const at = firstDiff(g, want[k])
+            expect(at, `${def.id} per ${per} n ${n} output ${k}: row ${at}, slab ${g[at]}, heap ${want[k][at]}`).toBe(-1)
+          })
+        }
+      }
+    }
+  })
+
+  it('keeps the later of tied extremes, as the scans do: -0 against 0 shows in the outputs', () => {
+    // Highs of 0 and -0 over negative lows with a close of 0 make %R's sign of zero follow which zero is the highest
+    // high; lows of 0 and -0 under positive highs with a close of -0 do the same for %K
+    const n = CHUNK_ROWS + 777
+    const signs = prices(n, 11).map((v) => (Math.floor(v) % 2 === 0 ? 0 : -0))
+    const zeroHighs = { high: signs, low: Float64Array.from(signs, (_, i) => -1 - (i % 5)), close: new Float64Array(n) }
+    const zeroLows = { high: Float64Array.from(signs, (_, i) => 1 + (i % 5)), low: signs, close: new Float64Array(n).fill(-0) }
+    for (const def of defs) {
+      const input = def.id === 'willr' ? zeroHighs : zeroLows
+      const [got, want] = bothWays(def, input, 5)
+      // (stoch's SMAs add the zeros up, which drops their signs)
+      const out = want[0].subarray(20)
+      if (def.id !== 'stoch') expect(out.some((v) => Object.is(v, -0)) && out.some((v) => Object.is(v, 0)), def.id).toBe(true)
+      got.forEach((g, k) => expect(firstDiff(g, want[k]), `${def.id} output ${k}`).toBe(-1))
+    }
+  })
+
+  it('hands a chunk with a non-finite input to the scan, which carries on with TA-Lib\'s comparisons', () => {
+    const n = 3 * CHUNK_ROWS
+    for (const def of defs) {
+      for (const bad of [NaN, Infinity, -Infinity]) {
+        for (const at of [0, 3, 13, CHUNK_ROWS - 2, CHUNK_ROWS, CHUNK_ROWS + 1, 2 * CHUNK_ROWS + 5, n - 1]) {
+          for (const col of ['high', 'low'] as const) {
+            const bars = gridBars(n)
+            bars[col][at] = bad
+            const [got, want] = bothWays(def, bars, 14)
+            got.forEach((g, k) => expect(firstDiff(g, want[k]), `${def.id}: ${bad} ${col} at ${at}, output ${k}`).toBe(-1))
+          }
+        }
+      }
+    }
+  })
+
+  it('gives TA-Lib\'s stoch, stochf and willr on the real 2024 bars through an arena', async () => {
+    const bars = await realBars()
+    const arena = new BatchArena()
+    for (const def of defs) {
+      arena.reset()
+      const got = runBatch(def, bars, {}, { arena })
+      expect(slabKernels(got[0])).toBeDefined()
+      const want = runBatch(def, bars)
+      got.forEach((g, k) => expect(firstDiff(g, want[k]), def.id).toBe(-1))
     }
   })
 })

@@ -11,8 +11,13 @@
 // and a kernel whose output lies in a slab writes there directly. The input is copied, a chunk at a time, into a
 // scratch region at the start of the slab, where it stays in the CPU's cache for the kernel to read.
 //
+// The second kernel, `maxMinShift`, gives stoch, stochf and willr their windows' highest highs and lowest lows
+// (WindowExtremes in util.ts). There the cost in JS is not checks but branches: TA-Lib's scan asks on every row
+// whether the new value is a new extreme, which real prices answer at random, and V8 compiles Math.max to branches
+// as well; f64x2.pmax and pmin are single branch-free instructions.
+//
 // Outputs anywhere else (the heap, when a batch runs without an arena) keep the JS loops, which compute the same
-// values bit for bit: a subtraction is one IEEE operation in either.
+// values bit for bit: a subtraction is one IEEE operation in either, and a pseudo-maximum keeps the same row.
 
 /** Rows per chunk the kernels see; a multiple of ROW_STEP */
 export const CHUNK = 8192
@@ -22,8 +27,9 @@ const VECTORS = 4
 export const ROW_STEP = 2 * VECTORS
 /** The largest lag the scratch region holds with a full chunk */
 export const MAX_LAG = 8192
-/** Bytes at the start of every slab for the input chunk: (CHUNK + MAX_LAG) rows */
-const SCRATCH_BYTES = (CHUNK + MAX_LAG) * 8
+/** Rows at the start of every slab for the kernels' input: one chunk and MAX_LAG rows before it for mom's */
+export const SCRATCH_ROWS = CHUNK + MAX_LAG
+const SCRATCH_BYTES = SCRATCH_ROWS * 8
 /** Bytes of a slab shared by many arrays; a larger array gets a slab of its own */
 const SLAB_BYTES = 64 << 20
 /** Arrays below this many rows stay on the heap: a kernel call's setup would cost more than it saves */
@@ -40,11 +46,18 @@ export interface SlabKernels {
    * multiple of ROW_STEP * 8
    */
   lagDiff(lagBytes: number, bytes: number, dst: number): number
+  /**
+   * One step of the sliding-window extremes (see windowExtremes): from p = bytes - 16 down to 0 step 16, the f64 pair
+   * at h + p becomes pmax(pair at h + p, pair at h + p - shift) and the pair at l + p pmin of the same (ties keep
+   * the later row); returns the sum of v - v over every pair read at h + p and l + p before the step, 0 when all
+   * are finite. `bytes` is a multiple of 32; h - shift and l - shift are not negative
+   */
+  maxMinShift(h: number, l: number, bytes: number, shift: number): number
   /** The scratch region, SCRATCH_BYTES long at the start of the slab */
   scratch: Float64Array
 }
 
-// The module, in WebAssembly's binary format. One function, imported memory:
+// The module, in WebAssembly's binary format: two functions over an imported memory.
 //
 //   (func $lagDiff (param $lag i32) (param $n i32) (param $dst i32) (result f64)
 //     (local $p i32) (local $acc0 v128) (local $acc1 v128) (local $acc2 v128) (local $acc3 v128) (local $d v128)
@@ -59,6 +72,25 @@ export interface SlabKernels {
 //       (br 0)))
 //     (local.set $d (f64x2.add (f64x2.add (f64x2.add $acc0 $acc1) $acc2) $acc3))
 //     (f64.add (f64x2.extract_lane 0 (local.get $d)) (f64x2.extract_lane 1 (local.get $d))))
+//
+//   (func $maxMinShift (param $h i32) (param $l i32) (param $n i32) (param $s i32) (result f64)
+//     (local $hp i32) (local $lp i32) (local $acc0 v128) ... (local $acc3 v128) (local $t v128)
+//     (loop
+//       (local.set $n (i32.sub (local.get $n) (i32.const 32)))
+//       (local.set $hp (i32.add (local.get $h) (local.get $n)))
+//       (local.set $lp (i32.add (local.get $l) (local.get $n)))
+//       ;; the upper pair of the 4 rows first, so that no pair reads a row this step has already replaced:
+//       ;; for (base, op, k) in ($hp, pmax, 0), ($hp, pmax, 1), ($lp, pmin, 2), ($lp, pmin, 3), o = 16 - 16 (k % 2):
+//       (v128.store offset=o (local.get base)
+//         (op (local.tee $t (v128.load offset=o (local.get base)))
+//             (v128.load offset=o (i32.sub (local.get base) (local.get $s)))))
+//       (local.set $acc{k} (f64x2.add (local.get $acc{k}) (f64x2.sub (local.get $t) (local.get $t))))
+//       (br_if 0 (local.get $n)))
+//     ;; then the accumulators' sum, as in $lagDiff
+//   )
+//
+// f64x2.pmax(a, b) is `a < b ? b : a` and pmin(a, b) `b < a ? b : a`: one instruction each (maxpd, minpd), no
+// branch, and with a the later row, a tie keeps it, as TA-Lib's scans do (`>=` / `<=` take the newest extreme).
 const OP = {
   block: 0x02,
   loop: 0x03,
@@ -71,6 +103,7 @@ const OP = {
   i32Const: 0x41,
   i32GeU: 0x4f,
   i32Add: 0x6a,
+  i32Sub: 0x6b,
   f64Add: 0xa0,
   void: 0x40,
   i32: 0x7f,
@@ -79,7 +112,15 @@ const OP = {
   simd: 0xfd,
 }
 /** SIMD opcodes (after the 0xfd prefix), LEB128-encoded */
-const SIMD = { load: [0x00], store: [0x0b], f64x2ExtractLane: [0x21], f64x2Add: [0xf0, 0x01], f64x2Sub: [0xf1, 0x01] }
+const SIMD = {
+  load: [0x00],
+  store: [0x0b],
+  f64x2ExtractLane: [0x21],
+  f64x2Add: [0xf0, 0x01],
+  f64x2Sub: [0xf1, 0x01],
+  f64x2Pmin: [0xf6, 0x01],
+  f64x2Pmax: [0xf7, 0x01],
+}
 
 function uleb(n: number): number[] {
   const out: number[] = []
@@ -111,6 +152,21 @@ function name(s: string): number[] {
   return [...uleb(s.length), ...Array.from(s, (c) => c.charCodeAt(0))]
 }
 
+const get = (i: number) => [OP.localGet, i]
+const simd = (op: number[]) => [OP.simd, ...op]
+/** memarg: alignment hint 2^3 (f64 pairs are 8-byte aligned), then the offset */
+const mem = (offset: number) => [3, ...uleb(offset)]
+
+/** The f64 sum of the lanes of the v128 accumulators `acc`, into local `d` on the way: a function's result */
+function accumulatorSum(acc: number[], d: number): number[] {
+  return [
+    ...get(acc[0]),
+    ...acc.slice(1).flatMap((a) => [...get(a), ...simd(SIMD.f64x2Add)]),
+    OP.localTee, d,
+    ...simd(SIMD.f64x2ExtractLane), 0, ...get(d), ...simd(SIMD.f64x2ExtractLane), 1, OP.f64Add,
+  ]
+}
+
 function lagDiffBody(): number[] {
   // Locals: the three parameters, the byte position, one accumulator per vector of a step (independent chains: one
   // chain would wait out an addition's latency every vector), and the difference
@@ -118,10 +174,6 @@ function lagDiffBody(): number[] {
   const vectors = Array.from({ length: VECTORS }, (_, k) => k)
   const acc = vectors.map((k) => 4 + k)
   const d = 4 + VECTORS
-  const get = (i: number) => [OP.localGet, i]
-  const simd = (op: number[]) => [OP.simd, ...op]
-  // memarg: alignment hint 2^3 (f64 pairs are 8-byte aligned), then the offset
-  const mem = (offset: number) => [3, ...uleb(offset)]
   const vector = (k: number) => [
     ...get(dst), ...get(p), OP.i32Add,
     ...get(p), ...get(lag), OP.i32Add, ...simd(SIMD.load), ...mem(16 * k),
@@ -137,23 +189,54 @@ function lagDiffBody(): number[] {
     ...vectors.flatMap(vector),
     ...get(p), OP.i32Const, ...sleb(ROW_STEP * 8), OP.i32Add, OP.localSet, p,
     OP.br, 0, OP.end, OP.end,
-    ...get(acc[0]),
-    ...acc.slice(1).flatMap((a) => [...get(a), ...simd(SIMD.f64x2Add)]),
-    OP.localTee, d,
-    ...simd(SIMD.f64x2ExtractLane), 0, ...get(d), ...simd(SIMD.f64x2ExtractLane), 1, OP.f64Add,
+    ...accumulatorSum(acc, d),
+    OP.end,
+  ]
+}
+
+function maxMinShiftBody(): number[] {
+  const [h, l, n, s, hp, lp] = [0, 1, 2, 3, 4, 5]
+  const acc = [6, 7, 8, 9]
+  const t = 10
+  // Four pairs per step, the upper pair of each array first (see the WAT above); each with its own accumulator
+  const pairs: [number, number[], number][] = [
+    [hp, SIMD.f64x2Pmax, 16],
+    [hp, SIMD.f64x2Pmax, 0],
+    [lp, SIMD.f64x2Pmin, 16],
+    [lp, SIMD.f64x2Pmin, 0],
+  ]
+  const pair = ([base, op, o]: [number, number[], number], k: number) => [
+    ...get(base),
+    ...get(base), ...simd(SIMD.load), ...mem(o), OP.localTee, t,
+    ...get(base), ...get(s), OP.i32Sub, ...simd(SIMD.load), ...mem(o),
+    ...simd(op),
+    ...simd(SIMD.store), ...mem(o),
+    ...get(acc[k]), ...get(t), ...get(t), ...simd(SIMD.f64x2Sub), ...simd(SIMD.f64x2Add), OP.localSet, acc[k],
+  ]
+  return [
+    ...[2, 2, OP.i32, acc.length + 1, OP.v128], // locals: $hp and $lp, then the accumulators and $t
+    OP.loop, OP.void,
+    ...get(n), OP.i32Const, ...sleb(32), OP.i32Sub, OP.localSet, n,
+    ...get(h), ...get(n), OP.i32Add, OP.localSet, hp,
+    ...get(l), ...get(n), OP.i32Add, OP.localSet, lp,
+    ...pairs.flatMap(pair),
+    ...get(n), OP.brIf, 0,
+    OP.end,
+    ...accumulatorSum(acc, t),
     OP.end,
   ]
 }
 
 function moduleBytes(): Uint8Array<ArrayBuffer> {
-  const body = lagDiffBody()
+  const bodies = [lagDiffBody(), maxMinShiftBody()]
   return Uint8Array.from([
     ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00], // "\0asm", version 1
-    ...section(1, [1, 0x60, 3, OP.i32, OP.i32, OP.i32, 1, OP.f64]), // one type: (i32 i32 i32) -> f64
+    // two types: (i32 i32 i32) -> f64 and (i32 i32 i32 i32) -> f64
+    ...section(1, [2, 0x60, 3, OP.i32, OP.i32, OP.i32, 1, OP.f64, 0x60, 4, OP.i32, OP.i32, OP.i32, OP.i32, 1, OP.f64]),
     ...section(2, [1, ...name('m'), ...name('mem'), 0x02, 0x00, 1]), // import m.mem: a memory of at least 1 page
-    ...section(3, [1, 0]), // one function, of type 0
-    ...section(7, [1, ...name('lagDiff'), 0x00, 0]), // export it
-    ...section(10, [1, ...uleb(body.length), ...body]),
+    ...section(3, [2, 0, 1]), // two functions, of types 0 and 1
+    ...section(7, [2, ...name('lagDiff'), 0x00, 0, ...name('maxMinShift'), 0x00, 1]), // export them
+    ...section(10, [bodies.length, ...bodies.flatMap((b) => [...uleb(b.length), ...b])]),
   ])
 }
 
@@ -219,6 +302,7 @@ export class Slabs {
       const buffer = memory.buffer
       kernelsOf.set(buffer, {
         lagDiff: exports.lagDiff as SlabKernels['lagDiff'],
+        maxMinShift: exports.maxMinShift as SlabKernels['maxMinShift'],
         scratch: new Float64Array(buffer, 0, SCRATCH_BYTES / 8),
       })
       return buffer

@@ -5,7 +5,18 @@
 // by a closure would be boxed on each write. Both forms run the same arithmetic in the same order
 import { param, type Columns, type IndicatorDef, type Stream } from '../types.js'
 import { CHUNK, MAX_LAG, ROW_STEP, slabKernels, type SlabKernels } from '../simd.js'
-import { argMax, argMin, ifFinite, inChunks, nans, output, pow2, RollingMax, RollingMin, SeededEma, type ChunkedKernel } from '../util.js'
+import {
+  ifFinite,
+  inChunks,
+  nans,
+  output,
+  pow2,
+  RollingMax,
+  RollingMin,
+  SeededEma,
+  WindowExtremes,
+  type ChunkedKernel,
+} from '../util.js'
 
 /** TA-Lib's TA_IS_ZERO; TA_EPSILON is 1e-14 in the TA-Lib sources this catalog follows */
 export const isZero = (v: number) => v > -0.00000000000001 && v < 0.00000000000001
@@ -356,11 +367,8 @@ class StochStream implements Stream {
  * on the next puts a store and a load on every row's chain of dependent steps
  */
 class StochRows implements ChunkedKernel {
-  // TA-Lib's window scans (see argMax): the window's extremes and their rows
-  private hh = -Infinity
-  private hhAt = 0
-  private ll = Infinity
-  private llAt = 0
+  // The window's extremes (TA-Lib's scans), a chunk at a time
+  private readonly ext: WindowExtremes
   // RunningSma for slow %K (unused for STOCHF) and %D: ring, next slot, values seen (up to the period) and total
   private readonly bufK: Float64Array
   private headK = 0
@@ -384,31 +392,22 @@ class StochRows implements ChunkedKernel {
   ) {
     this.bufK = new Float64Array(Math.max(1, pk))
     this.bufD = new Float64Array(pd)
+    this.ext = new WindowExtremes(high, low, kp, outK)
   }
   run(from: number, to: number): void {
+    this.ext.fill(from, to)
+    // Rows before the first whole window have no value
+    from = Math.max(from, this.kp - 1)
     if (this.pk > 0) this.runSlow(from, to)
     else this.runFast(from, to)
   }
   private runSlow(from: number, to: number): void {
-    const { high, low, close, outK, outD, kp, lb, pk, pd, bufK, bufD } = this
-    let { hh, hhAt, ll, llAt, headK, countK, totalK, headD, countD, totalD } = this
+    const { close, outK, outD, lb, pk, pd, bufK, bufD } = this
+    const { hh: H, ll: L, base } = this.ext
+    let { headK, countK, totalK, headD, countD, totalD } = this
     for (let i = from; i < to; i++) {
-      const start = i - kp + 1
-      if (hhAt < start) {
-        hhAt = argMax(high, start, i)
-        hh = high[hhAt]
-      } else if (high[i] >= hh) {
-        hh = high[i]
-        hhAt = i
-      }
-      if (llAt < start) {
-        llAt = argMin(low, start, i)
-        ll = low[llAt]
-      } else if (low[i] <= ll) {
-        ll = low[i]
-        llAt = i
-      }
-      if (start < 0) continue
+      const hh = H[i - base]
+      const ll = L[i - base]
       const diff = (hh - ll) / 100
       const k = diff !== 0 ? (close[i] - ll) / diff : 0
       // A row where the chain has no value yet keeps NaN in both outputs
@@ -438,10 +437,6 @@ class StochRows implements ChunkedKernel {
         outD[i] = vd
       }
     }
-    this.hh = hh
-    this.hhAt = hhAt
-    this.ll = ll
-    this.llAt = llAt
     this.headK = headK
     this.countK = countK
     this.totalK = totalK
@@ -450,25 +445,12 @@ class StochRows implements ChunkedKernel {
     this.totalD = totalD
   }
   private runFast(from: number, to: number): void {
-    const { high, low, close, outK, outD, kp, lb, pd, bufD } = this
-    let { hh, hhAt, ll, llAt, headD, countD, totalD } = this
+    const { close, outK, outD, lb, pd, bufD } = this
+    const { hh: H, ll: L, base } = this.ext
+    let { headD, countD, totalD } = this
     for (let i = from; i < to; i++) {
-      const start = i - kp + 1
-      if (hhAt < start) {
-        hhAt = argMax(high, start, i)
-        hh = high[hhAt]
-      } else if (high[i] >= hh) {
-        hh = high[i]
-        hhAt = i
-      }
-      if (llAt < start) {
-        llAt = argMin(low, start, i)
-        ll = low[llAt]
-      } else if (low[i] <= ll) {
-        ll = low[i]
-        llAt = i
-      }
-      if (start < 0) continue
+      const hh = H[i - base]
+      const ll = L[i - base]
       const diff = (hh - ll) / 100
       const k = diff !== 0 ? (close[i] - ll) / diff : 0
       let vk = NaN
@@ -488,10 +470,6 @@ class StochRows implements ChunkedKernel {
         outD[i] = vd
       }
     }
-    this.hh = hh
-    this.hhAt = hhAt
-    this.ll = ll
-    this.llAt = llAt
     this.headD = headD
     this.countD = countD
     this.totalD = totalD
@@ -741,10 +719,6 @@ class StochRsiRows implements ChunkedKernel {
     this.loss = loss
     this.ri = ri
     this.t = t
-    this.hh = hh
-    this.hhAt = hhAt
-    this.ll = ll
-    this.llAt = llAt
     this.headD = headD
     this.countD = countD
     this.totalD = totalD
@@ -1116,45 +1090,27 @@ class WillrStream implements Stream {
 
 /** TA_WILLR's batch loop in a kernel run chunk by chunk */
 class WillrRows implements ChunkedKernel {
-  // TA-Lib's window scans (see argMax): the extremes and their rows, in local variables while a chunk runs
-  private hh = -Infinity
-  private hhAt = 0
-  private ll = Infinity
-  private llAt = 0
+  // The window's extremes (TA-Lib's scans), a chunk at a time
+  private readonly ext: WindowExtremes
   constructor(
-    private readonly high: Float64Array,
-    private readonly low: Float64Array,
+    high: Float64Array,
+    low: Float64Array,
     private readonly close: Float64Array,
     private readonly out: Float64Array,
     private readonly per: number,
-  ) {}
+  ) {
+    this.ext = new WindowExtremes(high, low, per, out)
+  }
   run(from: number, to: number): void {
-    const { high, low, close, out, per } = this
-    let { hh, hhAt, ll, llAt } = this
-    for (let i = from; i < to; i++) {
-      const start = i - per + 1
-      if (hhAt < start) {
-        hhAt = argMax(high, start, i)
-        hh = high[hhAt]
-      } else if (high[i] >= hh) {
-        hh = high[i]
-        hhAt = i
-      }
-      if (llAt < start) {
-        llAt = argMin(low, start, i)
-        ll = low[llAt]
-      } else if (low[i] <= ll) {
-        ll = low[i]
-        llAt = i
-      }
-      if (start < 0) continue
+    const { close, out, per, ext } = this
+    ext.fill(from, to)
+    const { hh: H, ll: L, base } = ext
+    for (let i = Math.max(from, per - 1); i < to; i++) {
+      const hh = H[i - base]
+      const ll = L[i - base]
       const diff = (hh - ll) / -100
       out[i] = diff !== 0 ? (hh - close[i]) / diff : 0
     }
-    this.hh = hh
-    this.hhAt = hhAt
-    this.ll = ll
-    this.llAt = llAt
   }
 }
 
