@@ -92,6 +92,65 @@ describe('slab kernels', () => {
   })
 })
 
+describe('true range kernel (trange)', () => {
+  const trange = INDICATORS.find((d) => d.id === 'trange') as IndicatorDef
+  /** Bars whose three ranges each win on some rows: gaps up and down between bars, wide and narrow bars */
+  function bars(n: number, seed = 5): Columns {
+    const mid = prices(n, seed)
+    const width = prices(n, seed + 1).map((v) => Math.abs(v - 40_000) / 50 + 0.25)
+    return { high: mid.map((m, i) => m + width[i]), low: mid.map((m, i) => m - width[i] / 2), close: prices(n, seed + 2) }
+  }
+
+  it('equals the JS loop bit for bit, around every step and chunk boundary', () => {
+    const arena = new BatchArena()
+    const all = bars(3 * 4096 + 3 * ROW_STEP)
+    const lengths = [MIN_SLAB_ROWS, 4096 + 1, 4096 + 2, 2 * 4096]
+    for (let tail = 0; tail <= 2 * ROW_STEP + 1; tail++) lengths.push(2 * 4096 + 1 + tail)
+    for (const n of lengths) {
+      const input = { high: all.high.subarray(0, n), low: all.low.subarray(0, n), close: all.close.subarray(0, n) }
+      arena.reset()
+      runBatch(trange, bars(n, 9), {}, { arena })[0].fill(-1)
+      arena.reset()
+      const [got] = runBatch(trange, input, {}, { arena })
+      expect(slabKernels(got)).toBeDefined()
+      const [want] = runBatch(trange, input)
+      const at = firstDiff(got, want)
+      expect(at, `n ${n}: row ${at}, slab ${got[at]}, heap ${want[at]}`).toBe(-1)
+    }
+    // Each of the three ranges is the greatest on some rows
+    const [out] = runBatch(trange, all, {}, { arena })
+    const { high, low, close } = all
+    const wins = [0, 0, 0]
+    for (let i = 1; i < out.length; i++) {
+      if (out[i] === high[i] - low[i]) wins[0]++
+      else if (out[i] === Math.abs(close[i - 1] - high[i])) wins[1]++
+      else if (out[i] === Math.abs(close[i - 1] - low[i])) wins[2]++
+    }
+    expect(Math.min(...wins)).toBeGreaterThan(100)
+  })
+
+  it('sees a non-finite high, low or close in any lane, and gives the same outputs as the heap path', () => {
+    const arena = new BatchArena()
+    const n = 4096 + 100
+    const lanes = Array.from({ length: ROW_STEP }, (_, k) => 1 + ROW_STEP + k)
+    for (const bad of [NaN, Infinity, -Infinity]) {
+      for (const col of ['high', 'low', 'close'] as const) {
+        for (const at of [0, 1, ...lanes, 3000, 4096, 4097, n - 2, n - 1]) {
+          const input = bars(n)
+          input[col][at] = bad
+          const viaSlab = withArena(arena, () => trange.batchIfFinite?.(input, {}))
+          arena.reset()
+          expect(viaSlab, `${bad} ${col} at ${at}`).toBeUndefined()
+          const [got] = runBatch(trange, input, {}, { arena })
+          const [want] = runBatch(trange, input)
+          arena.reset()
+          expect(firstDiff(got, want), `${bad} ${col} at ${at}`).toBe(-1)
+        }
+      }
+    }
+  })
+})
+
 describe('window extremes kernel (stoch, stochf, willr)', () => {
   const defs = ['stoch', 'stochf', 'willr'].map((id) => INDICATORS.find((d) => d.id === id) as IndicatorDef)
   const periodOf = (def: IndicatorDef) => (def.id === 'willr' ? 'timePeriod' : 'fastKPeriod')

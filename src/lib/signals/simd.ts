@@ -11,7 +11,8 @@
 // and a kernel whose output lies in a slab writes there directly. The input is copied, a chunk at a time, into a
 // scratch region at the start of the slab, where it stays in the CPU's cache for the kernel to read.
 //
-// The second kernel, `maxMinShift`, gives stoch, stochf and willr their windows' highest highs and lowest lows
+// `trueRange` is TA_TRANGE's loop in the same way as mom's, over three inputs. The second kernel, `maxMinShift`,
+// gives stoch, stochf and willr their windows' highest highs and lowest lows
 // (WindowExtremes in util.ts). There the cost in JS is not checks but branches: TA-Lib's scan asks on every row
 // whether the new value is a new extreme, which real prices answer at random, and V8 compiles Math.max to branches
 // as well; f64x2.pmax and pmin are single branch-free instructions.
@@ -53,11 +54,17 @@ export interface SlabKernels {
    * are finite. `bytes` is a multiple of 32; h - shift and l - shift are not negative
    */
   maxMinShift(h: number, l: number, bytes: number, shift: number): number
+  /**
+   * TA_TRANGE's rows: for p in [0, bytes) step 16, with H, L and C the f64 pairs at h + p, l + p and c + p (C the
+   * previous rows' closes), the pair at dst + p becomes pmax(pmax(H - L, |C - H|), |C - L|); returns the sum of
+   * s - s over every s = |C - H| + |C - L|, 0 when all are finite. `bytes` is a multiple of ROW_STEP * 8
+   */
+  trueRange(h: number, l: number, c: number, bytes: number, dst: number): number
   /** The scratch region, SCRATCH_BYTES long at the start of the slab */
   scratch: Float64Array
 }
 
-// The module, in WebAssembly's binary format: two functions over an imported memory.
+// The module, in WebAssembly's binary format: three functions over an imported memory.
 //
 //   (func $lagDiff (param $lag i32) (param $n i32) (param $dst i32) (result f64)
 //     (local $p i32) (local $acc0 v128) (local $acc1 v128) (local $acc2 v128) (local $acc3 v128) (local $d v128)
@@ -89,6 +96,26 @@ export interface SlabKernels {
 //     ;; then the accumulators' sum, as in $lagDiff
 //   )
 //
+//   (func $trueRange (param $h i32) (param $l i32) (param $c i32) (param $n i32) (param $dst i32) (result f64)
+//     (local $p i32) (local $acc0 v128) ... (local $acc3 v128) (local $hi v128) (local $lo v128) (local $a v128)
+//     (local $b v128)
+//     (block (loop
+//       (br_if 1 (i32.ge_u (local.get $p) (local.get $n)))
+//       ;; for each vector k = 0..3 of a step, offset o = 16k:
+//       (local.set $hi (v128.load offset=o (i32.add (local.get $h) (local.get $p))))
+//       (local.set $lo (v128.load offset=o (i32.add (local.get $l) (local.get $p))))
+//       (local.set $b (v128.load offset=o (i32.add (local.get $c) (local.get $p))))
+//       (local.set $a (f64x2.abs (f64x2.sub (local.get $b) (local.get $hi))))
+//       (local.set $b (f64x2.abs (f64x2.sub (local.get $b) (local.get $lo))))
+//       (v128.store offset=o (i32.add (local.get $dst) (local.get $p))
+//         (f64x2.pmax (f64x2.pmax (f64x2.sub (local.get $hi) (local.get $lo)) (local.get $a)) (local.get $b)))
+//       (local.set $acc{k} (f64x2.add (local.get $acc{k})
+//         (f64x2.sub (local.tee $a (f64x2.add (local.get $a) (local.get $b))) (local.get $a))))
+//       (local.set $p (i32.add (local.get $p) (i32.const 64)))
+//       (br 0)))
+//     ;; then the accumulators' sum, as in $lagDiff
+//   )
+//
 // f64x2.pmax(a, b) is `a < b ? b : a` and pmin(a, b) `b < a ? b : a`: one instruction each (maxpd, minpd), no
 // branch, and with a the later row, a tie keeps it, as TA-Lib's scans do (`>=` / `<=` take the newest extreme).
 const OP = {
@@ -117,6 +144,7 @@ const SIMD = {
   store: [0x0b],
   f64x2ExtractLane: [0x21],
   f64x2Add: [0xf0, 0x01],
+  f64x2Abs: [0xec, 0x01],
   f64x2Sub: [0xf1, 0x01],
   f64x2Pmin: [0xf6, 0x01],
   f64x2Pmax: [0xf7, 0x01],
@@ -227,15 +255,49 @@ function maxMinShiftBody(): number[] {
   ]
 }
 
+function trueRangeBody(): number[] {
+  const [h, l, c, n, dst, p] = [0, 1, 2, 3, 4, 5]
+  const vectors = Array.from({ length: VECTORS }, (_, k) => k)
+  const acc = vectors.map((k) => 6 + k)
+  const [hi, lo, a, b] = [6 + VECTORS, 7 + VECTORS, 8 + VECTORS, 9 + VECTORS]
+  const load = (base: number, o: number) => [...get(base), ...get(p), OP.i32Add, ...simd(SIMD.load), ...mem(o)]
+  const vector = (k: number) => {
+    const o = 16 * k
+    return [
+      ...load(h, o), OP.localSet, hi,
+      ...load(l, o), OP.localSet, lo,
+      ...load(c, o), OP.localSet, b,
+      ...get(b), ...get(hi), ...simd(SIMD.f64x2Sub), ...simd(SIMD.f64x2Abs), OP.localSet, a,
+      ...get(b), ...get(lo), ...simd(SIMD.f64x2Sub), ...simd(SIMD.f64x2Abs), OP.localSet, b,
+      ...get(dst), ...get(p), OP.i32Add,
+      ...get(hi), ...get(lo), ...simd(SIMD.f64x2Sub), ...get(a), ...simd(SIMD.f64x2Pmax), ...get(b), ...simd(SIMD.f64x2Pmax),
+      ...simd(SIMD.store), ...mem(o),
+      ...get(acc[k]),
+      ...get(a), ...get(b), ...simd(SIMD.f64x2Add), OP.localTee, a, ...get(a), ...simd(SIMD.f64x2Sub),
+      ...simd(SIMD.f64x2Add), OP.localSet, acc[k],
+    ]
+  }
+  return [
+    ...[2, 1, OP.i32, VECTORS + 4, OP.v128], // locals: $p, then the accumulators, $hi, $lo, $a and $b (v128)
+    OP.block, OP.void, OP.loop, OP.void,
+    ...get(p), ...get(n), OP.i32GeU, OP.brIf, 1,
+    ...vectors.flatMap(vector),
+    ...get(p), OP.i32Const, ...sleb(ROW_STEP * 8), OP.i32Add, OP.localSet, p,
+    OP.br, 0, OP.end, OP.end,
+    ...accumulatorSum(acc, a),
+    OP.end,
+  ]
+}
+
 function moduleBytes(): Uint8Array<ArrayBuffer> {
-  const bodies = [lagDiffBody(), maxMinShiftBody()]
+  const bodies = [lagDiffBody(), maxMinShiftBody(), trueRangeBody()]
   return Uint8Array.from([
     ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00], // "\0asm", version 1
-    // two types: (i32 i32 i32) -> f64 and (i32 i32 i32 i32) -> f64
-    ...section(1, [2, 0x60, 3, OP.i32, OP.i32, OP.i32, 1, OP.f64, 0x60, 4, OP.i32, OP.i32, OP.i32, OP.i32, 1, OP.f64]),
+    // three types: i32 parameters, three to five of them, and an f64 result
+    ...section(1, [3, ...[3, 4, 5].flatMap((k) => [0x60, k, ...Array<number>(k).fill(OP.i32), 1, OP.f64])]),
     ...section(2, [1, ...name('m'), ...name('mem'), 0x02, 0x00, 1]), // import m.mem: a memory of at least 1 page
-    ...section(3, [2, 0, 1]), // two functions, of types 0 and 1
-    ...section(7, [2, ...name('lagDiff'), 0x00, 0, ...name('maxMinShift'), 0x00, 1]), // export them
+    ...section(3, [3, 0, 1, 2]), // three functions, one of each type
+    ...section(7, [3, ...name('lagDiff'), 0x00, 0, ...name('maxMinShift'), 0x00, 1, ...name('trueRange'), 0x00, 2]), // export them
     ...section(10, [bodies.length, ...bodies.flatMap((b) => [...uleb(b.length), ...b])]),
   ])
 }
@@ -303,6 +365,7 @@ export class Slabs {
       kernelsOf.set(buffer, {
         lagDiff: exports.lagDiff as SlabKernels['lagDiff'],
         maxMinShift: exports.maxMinShift as SlabKernels['maxMinShift'],
+        trueRange: exports.trueRange as SlabKernels['trueRange'],
         scratch: new Float64Array(buffer, 0, SCRATCH_BYTES / 8),
       })
       return buffer

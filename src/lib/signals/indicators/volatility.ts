@@ -5,6 +5,7 @@
 // Batch outputs are written once per row (`output` leaves only the warm-up prefix NaN), and kernels keep their
 // windows in their own arrays with compare-and-reset positions rather than `%`
 import { param, type Columns, type IndicatorDef, type Params, type ParamSpec, type Reading } from '../types.js'
+import { ROW_STEP, slabKernels, type SlabKernels } from '../simd.js'
 import { argMax, argMin, ifFinite, inChunks, nans, output, RollingMax, RollingMin, type ChunkedKernel } from '../util.js'
 
 /** TA_EPSILON of the TA-Lib build we match (ta_utility.h); TA_IS_ZERO and TA_IS_ZERO_OR_NEG compare against it */
@@ -440,6 +441,8 @@ function trangeRows(input: Columns, out: Float64Array): number {
   const n = close.length
   if (n === 0) return 0
   let check = (high[0] + low[0] + close[n - 1]) * 0
+  const simd = slabKernels(out)
+  if (simd !== undefined) return check + trangeSlab(simd, input, out)
   // trueRange inlined, two rows at a time: the per-iteration overhead of a loop this short is a large share. A
   // row left over goes first (see rocRows in momentum.ts)
   let i = 1
@@ -471,6 +474,38 @@ function trangeRows(input: Columns, out: Float64Array): number {
     check += (a0 + b0 + (a1 + b1)) * 0
     out[i] = g0
     out[i + 1] = g1
+  }
+  return check
+}
+
+/** Rows of each input per call of the trueRange kernel: three inputs fit the slab's scratch region */
+const TR_CHUNK = 4096
+
+/**
+ * trangeRows' rows 1.. through a slab's kernel (simd.ts): the highs, lows and previous closes a chunk at a time into
+ * the slab's scratch, the output in place; the rows past a multiple of ROW_STEP in JS. Returns the rows' check
+ */
+function trangeSlab(k: SlabKernels, input: Columns, out: Float64Array): number {
+  const { high, low, close } = input
+  const n = close.length
+  const s = k.scratch
+  let check = 0
+  for (let a = 1; a < n; a += TR_CHUNK) {
+    const b = Math.min(n, a + TR_CHUNK)
+    const m = (b - a) & -ROW_STEP
+    if (m > 0) {
+      s.set(high.subarray(a, a + m), 0)
+      s.set(low.subarray(a, a + m), TR_CHUNK)
+      s.set(close.subarray(a - 1, a - 1 + m), 2 * TR_CHUNK)
+      check += k.trueRange(0, TR_CHUNK * 8, TR_CHUNK * 16, m * 8, out.byteOffset + a * 8)
+    }
+    for (let i = a + m; i < b; i++) {
+      const h = high[i]
+      const l = low[i]
+      const c = close[i - 1]
+      check += (Math.abs(c - h) + Math.abs(c - l)) * 0
+      out[i] = trueRange(h, l, c)
+    }
   }
   return check
 }
