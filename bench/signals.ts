@@ -31,6 +31,26 @@ const THIRD_PARTY_BUDGET_MS = 3000
 
 const log = (...a: unknown[]) => console.log(...a)
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+/**
+ * Pins every thread of this process, and so the TA-Lib C processes it starts, to one CPU with `taskset`; returns
+ * the affinity mask to restore, or undefined where taskset is missing or there is one CPU. On this VM one virtual
+ * CPU at a time runs slow for seconds to minutes (the host's load: the same loop, pinned, ran 1.6 ms on one CPU and
+ * 2.4-3.0 ms on the other, TA-Lib C likewise), so two processes the scheduler places on different CPUs are not
+ * timed alike; pinned, mercury and TA-Lib C take turns on the same CPU and share its phases
+ */
+function pinToOneCpu(): string | undefined {
+  if (cpus().length < 2) return undefined
+  const now = spawnSync('taskset', ['-p', String(process.pid)], { encoding: 'utf8' })
+  const mask = /affinity mask:\s*([0-9a-f,]+)/i.exec(now.stdout ?? '')?.[1]
+  if (now.status !== 0 || mask === undefined) return undefined
+  const pin = spawnSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)], { encoding: 'utf8' })
+  return pin.status === 0 ? mask : undefined
+}
+
+function unpin(mask: string): void {
+  spawnSync('taskset', ['-a', '-p', mask, String(process.pid)], { encoding: 'utf8' })
+}
+
 /** Interleaved rounds of mercury's and TA-Lib C's timings per shared indicator */
 const ROUNDS = 3
 const msFmt = (x: number | undefined) => (x === undefined ? '-' : x < 10 ? x.toFixed(2) : x < 100 ? x.toFixed(1) : x.toFixed(0))
@@ -392,6 +412,15 @@ const derivedFromTalib = (d: IndicatorDef) =>
   d.talib !== undefined && d.outputs.length === 1 && d.outputs[0] === d.id && d.id !== taName(d.talib).toLowerCase()
 
 export async function runSignalsBench(): Promise<string> {
+  const mask = pinToOneCpu()
+  try {
+    return await signalsSection(mask)
+  } finally {
+    if (mask !== undefined) unpin(mask)
+  }
+}
+
+async function signalsSection(pinnedMask: string | undefined): Promise<string> {
   const t0 = performance.now()
   const loadStart = loadavg()[0]
   log('\nindicators: loading 1,000,000 rows per source')
@@ -434,6 +463,22 @@ export async function runSignalsBench(): Promise<string> {
   //    it stores needs no more
   const arena = new BatchArena()
   const rows: Row[] = []
+  const rowByDef = new Map<IndicatorDef, Row>()
+  // Per shared indicator: its TA-Lib name, mercury's round medians and its timed run; TA-Lib C's round medians
+  const shared: { def: IndicatorDef; ta: string; arenaRounds: number[]; run: () => unknown }[] = []
+  const talibRounds: Record<string, { warm: number[]; fresh: number[] }> = {}
+  /** One round of TA-Lib C's function `ta`: five runs in their own process */
+  const talibRound = (ta: string) => {
+    const bin = built.paths?.BENCH_BIN
+    if (bin === undefined || talibError) return
+    try {
+      const r = benchTalibC(bin, talibFile, [ta])
+      talibRounds[ta].warm.push(r.ms[ta])
+      talibRounds[ta].fresh.push(r.msFresh[ta])
+    } catch (err) {
+      talibError = (err as Error).message
+    }
+  }
   for (const def of INDICATORS) {
     const input = data.columns[def.source]
     if (!input) {
@@ -451,44 +496,25 @@ export async function runSignalsBench(): Promise<string> {
       arena.reset()
       return withArena(arena, () => def.batch(input, p))
     }, 5).ms
-    // With a TA-Lib C counterpart, ROUNDS rounds of mercury's five runs, each followed by TA-Lib C's five, and each
-    // side's median of its round medians: on this shared VM a burst of load from elsewhere lasts seconds and
-    // would otherwise fall on one side of the comparison only
+    // With a TA-Lib C counterpart, the first of ROUNDS rounds: mercury's five runs, then TA-Lib C's five. The
+    // other rounds come in later passes over every shared indicator (below)
     const ta = claimed.includes(def) ? taName(def.talib as string) : undefined
-    const bin = built.paths?.BENCH_BIN
-    const withTalib = ta !== undefined && bin !== undefined && !talibError && !(ta in talibC)
-    const arenaRounds: number[] = []
-    const cRounds: number[] = []
-    const cFreshRounds: number[] = []
-    for (let round = 0; round < (withTalib ? ROUNDS : 1); round++) {
-      arenaRounds.push(timeIt(withArenaRun, 5).ms)
-      if (!withTalib || talibError) continue
-      try {
-        const r = benchTalibC(bin, talibFile, [ta])
-        cRounds.push(r.ms[ta])
-        cFreshRounds.push(r.msFresh[ta])
-      } catch (err) {
-        talibError = (err as Error).message
-      }
-    }
-    const arenaMs = median(arenaRounds)
-    if (ta !== undefined && cRounds.length > 0) {
-      talibC[ta] = median(cRounds)
-      talibFresh[ta] = median(cFreshRounds)
+    const withTalib = ta !== undefined && built.paths?.BENCH_BIN !== undefined && !talibError && !(ta in talibRounds)
+    const arenaRounds = [timeIt(withArenaRun, 5).ms]
+    if (withTalib) {
+      shared.push({ def, ta, arenaRounds, run: withArenaRun })
+      talibRounds[ta] = { warm: [], fresh: [] }
+      talibRound(ta)
     }
     const ns = targetStream[def.id] ?? streamNs(def, input)
-    rows.push({ def, rows: N, batchMs, arenaMs, rawMs, streamNs: ns })
-    log(`${def.id}: batch ${msFmt(batchMs)} ms new outputs, ${msFmt(arenaMs)} ms arena, stream ${ns.toFixed(1)} ns/update`)
+    const row: Row = { def, rows: N, batchMs, arenaMs: arenaRounds[0], rawMs, streamNs: ns }
+    rows.push(row)
+    rowByDef.set(def, row)
+    log(`${def.id}: batch ${msFmt(batchMs)} ms new outputs, ${msFmt(arenaRounds[0])} ms arena, stream ${ns.toFixed(1)} ns/update`)
   }
-  const timed = rows.filter((r) => r.batchMs !== undefined)
-  const sum = (rs: Row[], k: 'batchMs' | 'arenaMs') => rs.reduce((s, r) => s + (r[k] as number), 0)
-  const totalMs = sum(timed, 'batchMs')
-  const totalArenaMs = sum(timed, 'arenaMs')
-  const barRows = timed.filter((r) => r.def.source === 'bars')
-  const barTotalMs = sum(barRows, 'batchMs')
-  const barTotalArenaMs = sum(barRows, 'arenaMs')
   // Every indicator in one pass, as a caller computing all of them would: with the arena (reset before each) and
-  // with new outputs; median of 3 passes each
+  // with new outputs; median of ROUNDS passes each, after the rounds
+  const timed = rows.filter((r) => r.batchMs !== undefined)
   const pass = (useArena: boolean) => () => {
     for (const r of timed) {
       const input = data.columns[r.def.source] as Columns
@@ -498,9 +524,36 @@ export async function runSignalsBench(): Promise<string> {
       } else runBatch(r.def, input)
     }
   }
-  const passArenaMs = timeIt(pass(true), 3).ms
-  const passFreshMs = timeIt(pass(false), 3).ms
+  // Rounds 2..ROUNDS, each a pass over every shared indicator: on this shared VM a slow phase (load from elsewhere,
+  // or the VM's own) lasts seconds to minutes, so rounds minutes apart rarely all fall in one, and the median of
+  // the round medians on each side leaves out what does. The same arena, reset before each run
+  for (let round = 1; round < ROUNDS; round++) {
+    log(`round ${round + 1} of ${ROUNDS}: mercury and TA-Lib C in turn, per shared indicator`)
+    for (const sh of shared) {
+      sh.arenaRounds.push(timeIt(sh.run, 5).ms)
+      talibRound(sh.ta)
+    }
+  }
+  // The passes are absolute times, not a comparison: they run on both CPUs again, as an application would, the
+  // arena's first (a pass with new outputs leaves garbage for the GC's threads to work through)
+  if (pinnedMask !== undefined) unpin(pinnedMask)
+  const passArenaMs = timeIt(pass(true), ROUNDS).ms
+  const passFreshMs = timeIt(pass(false), ROUNDS).ms
   log(`all indicators in one pass: ${msFmt(passArenaMs)} ms with one arena, ${msFmt(passFreshMs)} ms with new outputs`)
+  for (const sh of shared) {
+    ;(rowByDef.get(sh.def) as Row).arenaMs = median(sh.arenaRounds)
+    const r = talibRounds[sh.ta]
+    if (r.warm.length > 0) {
+      talibC[sh.ta] = median(r.warm)
+      talibFresh[sh.ta] = median(r.fresh)
+    }
+  }
+  const sum = (rs: Row[], k: 'batchMs' | 'arenaMs') => rs.reduce((s, r) => s + (r[k] as number), 0)
+  const totalMs = sum(timed, 'batchMs')
+  const totalArenaMs = sum(timed, 'arenaMs')
+  const barRows = timed.filter((r) => r.def.source === 'bars')
+  const barTotalMs = sum(barRows, 'batchMs')
+  const barTotalArenaMs = sum(barRows, 'arenaMs')
   const arenaMb = arena.bytes / 1e6
 
   // 3. TA-Lib C (timed above, beside mercury) and the binding
@@ -590,7 +643,7 @@ export async function runSignalsBench(): Promise<string> {
       `${within('arena')} of ${ratios.length} within 2x (median ratio ${median(ratios.map((r) => r.arena)).toFixed(2)}x)`,
       'each within 2x',
       'mercury: `runBatch` with a BatchArena a previous run has touched; TA-Lib C: output arrays allocated and touched ' +
-        `beforehand; ${ROUNDS} interleaved rounds each. ` +
+        `beforehand; ${ROUNDS} interleaved rounds each, minutes apart. ` +
         (over2.length ? `Over 2x: ${over2.map((r) => `${r.id} ${r.arena.toFixed(1)}x`).join(', ')}` : 'All within 2x') +
         `. Both writing into new output pages: ${within('fresh')} of ${ratios.length} within 2x. mercury with new ` +
         `outputs against TA-Lib C into touched ones (unlike for unlike): ${within('mixed')} of ${ratios.length}`,
@@ -604,14 +657,14 @@ export async function runSignalsBench(): Promise<string> {
     `${(passArenaMs / 1000).toFixed(2)} s for ${timed.length} indicators`,
     '< 2 s',
     `one pass computing every indicator in turn through one BatchArena, reset before each (the arena then holds ` +
-      `${arenaMb.toFixed(0)} MB), median of 3 passes; sum of the per-indicator medians ${(totalArenaMs / 1000).toFixed(2)} s, ` +
+      `${arenaMb.toFixed(0)} MB), median of ${ROUNDS} passes; sum of the per-indicator medians ${(totalArenaMs / 1000).toFixed(2)} s, ` +
       `the ${barRows.length} bar indicators ${(barTotalArenaMs / 1000).toFixed(2)} s${untimed}`,
   ])
   target.push([
     'all indicators, batch, 1,000,000 rows each, new outputs',
     `${(passFreshMs / 1000).toFixed(2)} s for ${timed.length} indicators`,
     '< 2 s',
-    `the same pass with \`runBatch\` returning new arrays, median of 3 passes; sum of the per-indicator medians ` +
+    `the same pass with \`runBatch\` returning new arrays, median of ${ROUNDS} passes; sum of the per-indicator medians ` +
       `${(totalMs / 1000).toFixed(2)} s, the ${barRows.length} bar indicators ${(barTotalMs / 1000).toFixed(2)} s`,
   ])
   for (const id of ['ema', 'rsi']) {
@@ -647,7 +700,11 @@ export async function runSignalsBench(): Promise<string> {
   const lines = [
     `Measured ${new Date().toISOString().slice(0, 10)} on ${cpu}, ${cpus().length} cores, Node ${process.version}; ` +
       `TA-Lib C ${Object.keys(talibC).length ? '0.6 from talib' + (bindingVersion ? ` ${bindingVersion}` : '') + ' (gcc -O2, its own makefiles)' : 'not built'}, ` +
-      `technicalindicators ${tiVersion}, trading-signals ${tsVersion}. Section run time ${((performance.now() - t0) / 1000).toFixed(0)} s; ` +
+      `technicalindicators ${tiVersion}, trading-signals ${tsVersion}. ` +
+      (pinnedMask !== undefined
+        ? 'mercury and TA-Lib C were timed side by side pinned to CPU 0 (`taskset`). '
+        : 'Not pinned to one CPU (no `taskset`). ') +
+      `Section run time ${((performance.now() - t0) / 1000).toFixed(0)} s; ` +
       `1-minute load average ${loadStart.toFixed(2)} at the start and ${loadavg()[0].toFixed(2)} at the end (other ` +
       'processes share the cores: timings on a busy machine run slower and vary more).',
     '',
@@ -668,9 +725,11 @@ export async function runSignalsBench(): Promise<string> {
     '- **outputs touched beforehand**: mercury `runBatch(def, input, {}, { arena })` with one BatchArena that a ' +
       'previous run has already filled, reset before each run; TA-Lib C called directly on double arrays, writing ' +
       'into output arrays allocated and touched beforehand (scripts/talib/bench.c). The two take turns: ' +
-      `${ROUNDS} rounds of mercury's five runs, each followed by five of TA-Lib C's (its own process), and each ` +
-      'side shows the median of its round medians, so that a burst of load from elsewhere on the machine falls on ' +
-      'both sides. This is the cost of the computation itself.',
+      `${ROUNDS} rounds of mercury's five runs, each followed by five of TA-Lib C's (its own process); the first ` +
+      'round comes with the indicator\'s other measurements, each later one in a pass over every shared indicator, ' +
+      'so that an indicator\'s rounds lie minutes apart. Each side shows the median of its round medians: a slow ' +
+      'phase of this VM lasts seconds to minutes, and one that falls on a single round (of either side) is left out. ' +
+      'This is the cost of the computation itself.',
     '- **new outputs**: mercury `runBatch(def, input)` returning new arrays, median of 3; TA-Lib C with its output ' +
       'pages newly mapped for each call, median of 5 (of the same rounds). This adds what first touching new memory costs: on this VM ' +
       `first-touch page faults are slow, ${msFmt(allocMs)} ms for one NaN-filled 1,000,000-row Float64Array, more than ` +
