@@ -31,28 +31,8 @@ const THIRD_PARTY_BUDGET_MS = 3000
 
 const log = (...a: unknown[]) => console.log(...a)
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
-/**
- * Pins every thread of this process, and so the TA-Lib C processes it starts, to one CPU with `taskset`; returns
- * the affinity mask to restore, or undefined where taskset is missing or there is one CPU. On this VM one virtual
- * CPU at a time runs slow for seconds to minutes (the host's load: the same loop, pinned, ran 1.6 ms on one CPU and
- * 2.4-3.0 ms on the other, TA-Lib C likewise), so two processes the scheduler places on different CPUs are not
- * timed alike; pinned, mercury and TA-Lib C take turns on the same CPU and share its phases
- */
-function pinToOneCpu(): string | undefined {
-  if (cpus().length < 2) return undefined
-  const now = spawnSync('taskset', ['-p', String(process.pid)], { encoding: 'utf8' })
-  const mask = /affinity mask:\s*([0-9a-f,]+)/i.exec(now.stdout ?? '')?.[1]
-  if (now.status !== 0 || mask === undefined) return undefined
-  const pin = spawnSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)], { encoding: 'utf8' })
-  return pin.status === 0 ? mask : undefined
-}
-
-function unpin(mask: string): void {
-  spawnSync('taskset', ['-a', '-p', mask, String(process.pid)], { encoding: 'utf8' })
-}
-
-/** Interleaved rounds of mercury's and TA-Lib C's timings per shared indicator */
-const ROUNDS = 3
+/** Rounds of the batch comparison: a new process for each side in each round, the best of each side's rounds */
+const ROUNDS = 5
 const msFmt = (x: number | undefined) => (x === undefined ? '-' : x < 10 ? x.toFixed(2) : x < 100 ? x.toFixed(1) : x.toFixed(0))
 const intFmt = (x: number) => Math.round(x).toLocaleString('en-US')
 
@@ -412,15 +392,6 @@ const derivedFromTalib = (d: IndicatorDef) =>
   d.talib !== undefined && d.outputs.length === 1 && d.outputs[0] === d.id && d.id !== taName(d.talib).toLowerCase()
 
 export async function runSignalsBench(): Promise<string> {
-  const mask = pinToOneCpu()
-  try {
-    return await signalsSection(mask)
-  } finally {
-    if (mask !== undefined) unpin(mask)
-  }
-}
-
-async function signalsSection(pinnedMask: string | undefined): Promise<string> {
   const t0 = performance.now()
   const loadStart = loadavg()[0]
   log('\nindicators: loading 1,000,000 rows per source')
@@ -458,27 +429,10 @@ async function signalsSection(pinnedMask: string | undefined): Promise<string> {
   if (built.paths) writeTalibBars(talibFile, bars)
 
   // 2. Every indicator: runBatch with new outputs (median of 3), runBatch and def.batch with an arena touched by a
-  //    first run (median of 5 each; in turn with its TA-Lib C function if it has one), then one streaming pass.
-  //    One arena serves every indicator, reset before each run: a caller computing everything and keeping only what
-  //    it stores needs no more
+  //    first run (median of 5 each), then one streaming pass. One arena serves every indicator, reset before each
+  //    run: a caller computing everything and keeping only what it stores needs no more
   const arena = new BatchArena()
   const rows: Row[] = []
-  const rowByDef = new Map<IndicatorDef, Row>()
-  // Per shared indicator: its TA-Lib name, mercury's round medians and its timed run; TA-Lib C's round medians
-  const shared: { def: IndicatorDef; ta: string; arenaRounds: number[]; run: () => unknown }[] = []
-  const talibRounds: Record<string, { warm: number[]; fresh: number[] }> = {}
-  /** One round of TA-Lib C's function `ta`: five runs in their own process */
-  const talibRound = (ta: string) => {
-    const bin = built.paths?.BENCH_BIN
-    if (bin === undefined || talibError) return
-    try {
-      const r = benchTalibC(bin, talibFile, [ta])
-      talibRounds[ta].warm.push(r.ms[ta])
-      talibRounds[ta].fresh.push(r.msFresh[ta])
-    } catch (err) {
-      talibError = (err as Error).message
-    }
-  }
   for (const def of INDICATORS) {
     const input = data.columns[def.source]
     if (!input) {
@@ -496,24 +450,13 @@ async function signalsSection(pinnedMask: string | undefined): Promise<string> {
       arena.reset()
       return withArena(arena, () => def.batch(input, p))
     }, 5).ms
-    // With a TA-Lib C counterpart, the first of ROUNDS rounds: mercury's five runs, then TA-Lib C's five. The
-    // other rounds come in later passes over every shared indicator (below)
-    const ta = claimed.includes(def) ? taName(def.talib as string) : undefined
-    const withTalib = ta !== undefined && built.paths?.BENCH_BIN !== undefined && !talibError && !(ta in talibRounds)
-    const arenaRounds = [timeIt(withArenaRun, 5).ms]
-    if (withTalib) {
-      shared.push({ def, ta, arenaRounds, run: withArenaRun })
-      talibRounds[ta] = { warm: [], fresh: [] }
-      talibRound(ta)
-    }
+    const arenaMs = timeIt(withArenaRun, 5).ms
     const ns = targetStream[def.id] ?? streamNs(def, input)
-    const row: Row = { def, rows: N, batchMs, arenaMs: arenaRounds[0], rawMs, streamNs: ns }
-    rows.push(row)
-    rowByDef.set(def, row)
-    log(`${def.id}: batch ${msFmt(batchMs)} ms new outputs, ${msFmt(arenaRounds[0])} ms arena, stream ${ns.toFixed(1)} ns/update`)
+    rows.push({ def, rows: N, batchMs, arenaMs, rawMs, streamNs: ns })
+    log(`${def.id}: batch ${msFmt(batchMs)} ms new outputs, ${msFmt(arenaMs)} ms arena, stream ${ns.toFixed(1)} ns/update`)
   }
   // Every indicator in one pass, as a caller computing all of them would: with the arena (reset before each) and
-  // with new outputs; median of ROUNDS passes each, after the rounds
+  // with new outputs; median of 3 passes each
   const timed = rows.filter((r) => r.batchMs !== undefined)
   const pass = (useArena: boolean) => () => {
     for (const r of timed) {
@@ -524,28 +467,50 @@ async function signalsSection(pinnedMask: string | undefined): Promise<string> {
       } else runBatch(r.def, input)
     }
   }
-  // Rounds 2..ROUNDS, each a pass over every shared indicator: on this shared VM a slow phase (load from elsewhere,
-  // or the VM's own) lasts seconds to minutes, so rounds minutes apart rarely all fall in one, and the median of
-  // the round medians on each side leaves out what does. The same arena, reset before each run
-  for (let round = 1; round < ROUNDS; round++) {
-    log(`round ${round + 1} of ${ROUNDS}: mercury and TA-Lib C in turn, per shared indicator`)
-    for (const sh of shared) {
-      sh.arenaRounds.push(timeIt(sh.run, 5).ms)
-      talibRound(sh.ta)
+  const passArenaMs = timeIt(pass(true), 3).ms
+  const passFreshMs = timeIt(pass(false), 3).ms
+  log(`all indicators in one pass: ${msFmt(passArenaMs)} ms with one arena, ${msFmt(passFreshMs)} ms with new outputs`)
+
+  // The batch comparison with TA-Lib C: ROUNDS rounds, each a new mercury process timing every shared indicator
+  // (bench/signals-child.ts), then a new TA-Lib C process timing every TA-Lib function, both reading the same bars
+  // file; each side keeps its best round. This VM runs some processes 1.6-2x slower than others throughout, at
+  // random, TA-Lib C's as well as Node's (BENCHMARKS.md), so one process per side would compare placements as often
+  // as code. Not pinned to one CPU: V8 compiles on background threads, which a pinned process starves (sar took
+  // 21-28 ms pinned with taskset against 10 ms unpinned)
+  const sharedDefs = claimed.filter((d) => d.source === 'bars' && d.inputs.every((k) => ['open', 'high', 'low', 'close', 'volume'].includes(k)))
+  const ours: Record<string, { ms: number[]; msFresh: number[] }> = Object.fromEntries(sharedDefs.map((d) => [d.id, { ms: [], msFresh: [] }]))
+  const theirs: Record<string, { ms: number[]; msFresh: number[] }> = Object.fromEntries(talibNames.map((t) => [t, { ms: [], msFresh: [] }]))
+  const bin = built.paths?.BENCH_BIN
+  const child = join(import.meta.dirname, 'signals-child.js')
+  for (let round = 0; round < ROUNDS && bin !== undefined && !talibError; round++) {
+    log(`round ${round + 1} of ${ROUNDS}: mercury, then TA-Lib C, each in a new process`)
+    try {
+      const r = spawnSync(process.execPath, [child, talibFile, ...sharedDefs.map((d) => d.id)], { encoding: 'utf8', maxBuffer: 1 << 20 })
+      if (r.status !== 0) throw new Error(`bench/signals-child failed: ${r.stderr}`)
+      const got = JSON.parse(r.stdout) as { ms: Record<string, number>; msFresh: Record<string, number> }
+      for (const d of sharedDefs) {
+        ours[d.id].ms.push(got.ms[d.id])
+        ours[d.id].msFresh.push(got.msFresh[d.id])
+      }
+      const c = benchTalibC(bin, talibFile, talibNames)
+      for (const t of talibNames) {
+        theirs[t].ms.push(c.ms[t])
+        theirs[t].msFresh.push(c.msFresh[t])
+      }
+    } catch (err) {
+      talibError = (err as Error).message
     }
   }
-  // The passes are absolute times, not a comparison: they run on both CPUs again, as an application would, the
-  // arena's first (a pass with new outputs leaves garbage for the GC's threads to work through)
-  if (pinnedMask !== undefined) unpin(pinnedMask)
-  const passArenaMs = timeIt(pass(true), ROUNDS).ms
-  const passFreshMs = timeIt(pass(false), ROUNDS).ms
-  log(`all indicators in one pass: ${msFmt(passArenaMs)} ms with one arena, ${msFmt(passFreshMs)} ms with new outputs`)
-  for (const sh of shared) {
-    ;(rowByDef.get(sh.def) as Row).arenaMs = median(sh.arenaRounds)
-    const r = talibRounds[sh.ta]
-    if (r.warm.length > 0) {
-      talibC[sh.ta] = median(r.warm)
-      talibFresh[sh.ta] = median(r.fresh)
+  const best = (xs: number[]) => (xs.length ? Math.min(...xs) : undefined)
+  const oursBest: Record<string, { ms?: number; msFresh?: number }> = Object.fromEntries(
+    sharedDefs.map((d) => [d.id, { ms: best(ours[d.id].ms), msFresh: best(ours[d.id].msFresh) }]),
+  )
+  for (const t of talibNames) {
+    const ms = best(theirs[t].ms)
+    const msFresh = best(theirs[t].msFresh)
+    if (ms !== undefined && msFresh !== undefined) {
+      talibC[t] = ms
+      talibFresh[t] = msFresh
     }
   }
   const sum = (rs: Row[], k: 'batchMs' | 'arenaMs') => rs.reduce((s, r) => s + (r[k] as number), 0)
@@ -610,8 +575,8 @@ async function signalsSection(pinnedMask: string | undefined): Promise<string> {
   for (const id of sharedIds) {
     const def = INDICATORS.find((d) => d.id === id) as IndicatorDef
     const ta = def.talib && !derivedFromTalib(def) ? taName(def.talib) : undefined
-    const ours = rowOf(id)?.batchMs
-    const oursArena = rowOf(id)?.arenaMs
+    const ours = oursBest[id]?.msFresh ?? rowOf(id)?.batchMs
+    const oursArena = oursBest[id]?.ms ?? rowOf(id)?.arenaMs
     const c = ta ? talibC[ta] : undefined
     const cf = ta ? talibFresh[ta] : undefined
     const ratioArena = oursArena !== undefined && c !== undefined ? oursArena / c : undefined
@@ -643,7 +608,7 @@ async function signalsSection(pinnedMask: string | undefined): Promise<string> {
       `${within('arena')} of ${ratios.length} within 2x (median ratio ${median(ratios.map((r) => r.arena)).toFixed(2)}x)`,
       'each within 2x',
       'mercury: `runBatch` with a BatchArena a previous run has touched; TA-Lib C: output arrays allocated and touched ' +
-        `beforehand; ${ROUNDS} interleaved rounds each, minutes apart. ` +
+        `beforehand; ${ROUNDS} rounds, each side in a new process per round, best round each. ` +
         (over2.length ? `Over 2x: ${over2.map((r) => `${r.id} ${r.arena.toFixed(1)}x`).join(', ')}` : 'All within 2x') +
         `. Both writing into new output pages: ${within('fresh')} of ${ratios.length} within 2x. mercury with new ` +
         `outputs against TA-Lib C into touched ones (unlike for unlike): ${within('mixed')} of ${ratios.length}`,
@@ -701,9 +666,7 @@ async function signalsSection(pinnedMask: string | undefined): Promise<string> {
     `Measured ${new Date().toISOString().slice(0, 10)} on ${cpu}, ${cpus().length} cores, Node ${process.version}; ` +
       `TA-Lib C ${Object.keys(talibC).length ? '0.6 from talib' + (bindingVersion ? ` ${bindingVersion}` : '') + ' (gcc -O2, its own makefiles)' : 'not built'}, ` +
       `technicalindicators ${tiVersion}, trading-signals ${tsVersion}. ` +
-      (pinnedMask !== undefined
-        ? 'mercury and TA-Lib C were timed side by side pinned to CPU 0 (`taskset`). '
-        : 'Not pinned to one CPU (no `taskset`). ') +
+      `The batch comparison with TA-Lib C: ${ROUNDS} rounds, each side in a new process per round, best round each. ` +
       `Section run time ${((performance.now() - t0) / 1000).toFixed(0)} s; ` +
       `1-minute load average ${loadStart.toFixed(2)} at the start and ${loadavg()[0].toFixed(2)} at the end (other ` +
       'processes share the cores: timings on a busy machine run slower and vary more).',
@@ -724,14 +687,14 @@ async function signalsSection(pinnedMask: string | undefined): Promise<string> {
     '',
     '- **outputs touched beforehand**: mercury `runBatch(def, input, {}, { arena })` with one BatchArena that a ' +
       'previous run has already filled, reset before each run; TA-Lib C called directly on double arrays, writing ' +
-      'into output arrays allocated and touched beforehand (scripts/talib/bench.c). The two take turns: ' +
-      `${ROUNDS} rounds of mercury's five runs, each followed by five of TA-Lib C's (its own process); the first ` +
-      'round comes with the indicator\'s other measurements, each later one in a pass over every shared indicator, ' +
-      'so that an indicator\'s rounds lie minutes apart. Each side shows the median of its round medians: a slow ' +
-      'phase of this VM lasts seconds to minutes, and one that falls on a single round (of either side) is left out. ' +
-      'This is the cost of the computation itself.',
+      'into output arrays allocated and touched beforehand (scripts/talib/bench.c). The two take turns, ' +
+      `${ROUNDS} rounds, each side in a new process per round (mercury: bench/signals-child.ts, every shared ` +
+      'indicator, median of 5 runs each; TA-Lib C: every function, median of 5), both reading the same bars ' +
+      'file; each side shows its best round. This VM runs some processes 1.6-2x slower than others ' +
+      'throughout, at random and TA-Lib C\'s as well as Node\'s, so the best of several processes on each side ' +
+      'compares the code rather than where a process landed. This is the cost of the computation itself.',
     '- **new outputs**: mercury `runBatch(def, input)` returning new arrays, median of 3; TA-Lib C with its output ' +
-      'pages newly mapped for each call, median of 5 (of the same rounds). This adds what first touching new memory costs: on this VM ' +
+      'pages newly mapped for each call, median of 5; the best of the same rounds on each side. This adds what first touching new memory costs: on this VM ' +
       `first-touch page faults are slow, ${msFmt(allocMs)} ms for one NaN-filled 1,000,000-row Float64Array, more than ` +
       'most indicators cost to compute. V8 reuses buffers freed by a GC, so a mercury output pays that only some of ' +
       'the time.',
@@ -761,8 +724,8 @@ async function signalsSection(pinnedMask: string | undefined): Promise<string> {
     ...(notes.length ? ['Not measured:', ...notes.map((n) => `- ${n}`), ''] : []),
     '### Every indicator, 1,000,000 rows',
     '',
-    'runBatch, arena: the public batch call with one BatchArena touched by a previous run (median of 5, or for a ' +
-      `shared indicator the median of ${ROUNDS} such medians taken in turn with TA-Lib C's); runBatch, ` +
+    'runBatch, arena: the public batch call with one BatchArena touched by a previous run (median of 5, in this ' +
+      'process: the table above takes the shared indicators\' times from the rounds\' processes); runBatch, ' +
       'new outputs: the same returning new arrays (median of 3); def.batch: the definition\'s own batch function ' +
       'with the arena, without the engine\'s parameter and finite-input checks (median of 5; for a definition with ' +
       '`batchIfFinite` its check is part of runBatch\'s time and not of this one); M rows/s from runBatch ' +
