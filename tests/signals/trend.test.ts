@@ -454,7 +454,7 @@ describe('adx family', () => {
         }
         dm = dm - dm / per + move
         tr = tr - tr / per + t
-        out[i] = -1e-8 < tr && tr < 1e-8 ? 0 : 100 * (dm / tr)
+        out[i] = -1e-14 < tr && tr < 1e-14 ? 0 : 100 * (dm / tr) // TA_IS_ZERO with TA-Lib 0.6's TA_EPSILON
       }
       return out
     }
