@@ -151,9 +151,9 @@ describe('true range kernel (trange)', () => {
   })
 })
 
-describe('window extremes kernel (stoch, stochf, willr)', () => {
-  const defs = ['stoch', 'stochf', 'willr'].map((id) => INDICATORS.find((d) => d.id === id) as IndicatorDef)
-  const periodOf = (def: IndicatorDef) => (def.id === 'willr' ? 'timePeriod' : 'fastKPeriod')
+describe('window extremes kernel (stoch, stochf, willr, donchian)', () => {
+  const defs = ['stoch', 'stochf', 'willr', 'donchian'].map((id) => INDICATORS.find((d) => d.id === id) as IndicatorDef)
+  const periodOf = (def: IndicatorDef) => (def.id.startsWith('stoch') ? 'fastKPeriod' : 'timePeriod')
 
   /** def.batch (no engine checks, so non-finite inputs reach the kernel) into an arena's slabs and onto the heap */
   function bothWays(def: IndicatorDef, input: Columns, per: number): [Float64Array[], Float64Array[]] {
@@ -173,8 +173,9 @@ describe('window extremes kernel (stoch, stochf, willr)', () => {
   it('gives the scans\' values bit for bit for every period shape, around every chunk boundary', () => {
     const bars = gridBars(CHUNK_ROWS * 3 + 8)
     for (const def of defs) {
-      for (const per of [1, 2, 3, 4, 5, 7, 8, 9, 14, 100, 500]) {
-        if (per < (def.id === 'willr' ? 2 : 1)) continue
+      // 1000: donchian only, past the kernel's longest window (the scan serves it)
+      for (const per of [1, 2, 3, 4, 5, 7, 8, 9, 14, 100, 500, 1000]) {
+        if (per < def.params[0].min || per > def.params[0].max) continue
         for (const n of [MIN_SLAB_ROWS, CHUNK_ROWS + 1, CHUNK_ROWS + per - 1, 2 * CHUNK_ROWS + 3, 3 * CHUNK_ROWS + 8]) {
           const input = { high: bars.high.subarray(0, n), low: bars.low.subarray(0, n), close: bars.close.subarray(0, n) }
           const [got, want] = bothWays(def, input, per)
@@ -195,7 +196,7 @@ describe('window extremes kernel (stoch, stochf, willr)', () => {
     const zeroHighs = { high: signs, low: Float64Array.from(signs, (_, i) => -1 - (i % 5)), close: new Float64Array(n) }
     const zeroLows = { high: Float64Array.from(signs, (_, i) => 1 + (i % 5)), low: signs, close: new Float64Array(n).fill(-0) }
     for (const def of defs) {
-      const input = def.id === 'willr' ? zeroHighs : zeroLows
+      const input = def.id === 'willr' || def.id === 'donchian' ? zeroHighs : zeroLows
       const [got, want] = bothWays(def, input, 5)
       // (stoch's SMAs add the zeros up, which drops their signs)
       const out = want[0].subarray(20)
@@ -220,7 +221,7 @@ describe('window extremes kernel (stoch, stochf, willr)', () => {
     }
   })
 
-  it('gives TA-Lib\'s stoch, stochf and willr on the real 2024 bars through an arena', async () => {
+  it('gives the same stoch, stochf, willr and donchian on the real 2024 bars through an arena', async () => {
     const bars = await realBars()
     const arena = new BatchArena()
     for (const def of defs) {

@@ -19,8 +19,8 @@ export function catalogMarkdown(): string {
     'Batch calls can pass a reusable arena, `runBatch(def, input, params, { arena })` with a `BatchArena`: outputs and',
     'scratch arrays come from it and stay valid until `arena.reset()`; the values are identical. Computing many series',
     'this way skips the cost of first touching new memory (see BENCHMARKS.md). An arena keeps arrays of 4,096 rows and',
-    'more in WebAssembly memory, where `mom`, `trange` and the window extremes of `stoch`, `stochf` and `willr` run as',
-    'WebAssembly SIMD loops (src/lib/signals/simd.ts) with the same values bit for bit.',
+    'more in WebAssembly memory, where `mom`, `trange` and the window extremes of `stoch`, `stochf`, `willr` and',
+    '`donchian` run as WebAssembly SIMD loops (src/lib/signals/simd.ts) with the same values bit for bit.',
     '',
     `${INDICATORS.length} indicators.`,
   ]

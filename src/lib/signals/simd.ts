@@ -12,7 +12,7 @@
 // scratch region at the start of the slab, where it stays in the CPU's cache for the kernel to read.
 //
 // `trueRange` is TA_TRANGE's loop in the same way as mom's, over three inputs. The second kernel, `maxMinShift`,
-// gives stoch, stochf and willr their windows' highest highs and lowest lows
+// gives stoch, stochf, willr and donchian their windows' highest highs and lowest lows
 // (WindowExtremes in util.ts). There the cost in JS is not checks but branches: TA-Lib's scan asks on every row
 // whether the new value is a new extreme, which real prices answer at random, and V8 compiles Math.max to branches
 // as well; f64x2.pmax and pmin are single branch-free instructions.

@@ -312,8 +312,8 @@ if (EXT_GUARD + 2 * EXT_CAP > SCRATCH_ROWS) throw new Error('WindowExtremes: the
 
 /**
  * The highest high and the lowest low of the `per` rows ending at each row, one chunk of rows at a time (`fill`), as
- * TA-Lib's window scans find them (see argMax): for stoch, stochf and willr, which need the extremes' values and not
- * their rows.
+ * TA-Lib's window scans find them (see argMax): for stoch, stochf, willr and donchian, which need the extremes'
+ * values and not their rows.
  *
  * When the output lies in a slab of a BatchArena, the slab's `maxMinShift` kernel computes them without a branch:
  * both chunks are copied into the scratch region, and ceil(log2(per)) passes replace each row by the larger (smaller)

@@ -6,7 +6,7 @@
 // windows in their own arrays with compare-and-reset positions rather than `%`
 import { param, type Columns, type IndicatorDef, type Params, type ParamSpec, type Reading } from '../types.js'
 import { ROW_STEP, slabKernels, type SlabKernels } from '../simd.js'
-import { argMax, argMin, ifFinite, inChunks, nans, output, RollingMax, RollingMin, type ChunkedKernel } from '../util.js'
+import { ifFinite, inChunks, nans, output, RollingMax, RollingMin, WindowExtremes, type ChunkedKernel } from '../util.js'
 
 /** TA_EPSILON of the TA-Lib build we match (ta_utility.h); TA_IS_ZERO and TA_IS_ZERO_OR_NEG compare against it */
 export const TA_EPSILON = 0.00000000000001
@@ -788,49 +788,31 @@ class DonchianKernel {
 }
 
 /**
- * Donchian's batch loop in a kernel run chunk by chunk: TA-Lib's scans, as TA_MAX and TA_MIN (see argMax), with
- * the extremes and their rows in local variables while a chunk runs
+ * Donchian's batch loop in a kernel run chunk by chunk: the window's extremes as TA_MAX and TA_MIN find them
+ * (WindowExtremes: TA-Lib's scans, or the slab's kernel when the output lies in an arena)
  */
 class DonchianRows implements ChunkedKernel {
-  private hh = -Infinity
-  private hhAt = 0
-  private ll = Infinity
-  private llAt = 0
+  private readonly ext: WindowExtremes
   constructor(
-    private readonly high: Float64Array,
-    private readonly low: Float64Array,
+    high: Float64Array,
+    low: Float64Array,
     private readonly outs: Float64Array[],
     private readonly per: number,
-  ) {}
+  ) {
+    this.ext = new WindowExtremes(high, low, per, outs[0])
+  }
   run(from: number, to: number): void {
-    const { high, low, per } = this
+    const { per, ext } = this
     const [upper, middle, lower] = this.outs
-    let { hh, hhAt, ll, llAt } = this
-    for (let i = from; i < to; i++) {
-      const start = i - per + 1
-      if (hhAt < start) {
-        hhAt = argMax(high, start, i)
-        hh = high[hhAt]
-      } else if (high[i] >= hh) {
-        hh = high[i]
-        hhAt = i
-      }
-      if (llAt < start) {
-        llAt = argMin(low, start, i)
-        ll = low[llAt]
-      } else if (low[i] <= ll) {
-        ll = low[i]
-        llAt = i
-      }
-      if (start < 0) continue
+    ext.fill(from, to)
+    const { hh: H, ll: L, base } = ext
+    for (let i = Math.max(from, per - 1); i < to; i++) {
+      const hh = H[i - base]
+      const ll = L[i - base]
       upper[i] = hh
       middle[i] = (hh + ll) / 2
       lower[i] = ll
     }
-    this.hh = hh
-    this.hhAt = hhAt
-    this.ll = ll
-    this.llAt = llAt
   }
 }
 
