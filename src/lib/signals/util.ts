@@ -324,8 +324,7 @@ if (EXT_GUARD + 2 * EXT_CAP > SCRATCH_ROWS) throw new Error('WindowExtremes: the
  * same bit for bit (also for -0 against 0). The kernel also sums v - v over its input; a chunk with a non-finite
  * value is done again by the scan, which takes over from there (starting with a rescan of the window, which on
  * finite rows before it gives what the scan would have held), so NaN and infinities meet TA-Lib's comparisons as
- * before.
- * Anywhere else the scan runs in JS, over the same buffers
+ * before. Anywhere else the scan runs in JS, over the same buffers
  */
 export class WindowExtremes {
   /** The highest high of row i of the last fill at hh[i - base], for rows with a whole window */

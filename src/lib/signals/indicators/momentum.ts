@@ -719,6 +719,10 @@ class StochRsiRows implements ChunkedKernel {
     this.loss = loss
     this.ri = ri
     this.t = t
+    this.hh = hh
+    this.hhAt = hhAt
+    this.ll = ll
+    this.llAt = llAt
     this.headD = headD
     this.countD = countD
     this.totalD = totalD
